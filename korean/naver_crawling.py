@@ -1,0 +1,906 @@
+"""Collect Korean news headlines from Naver's news sections, to render training images from.
+
+Run ``python korean/naver_crawling.py --help`` from the repository root. For each section
+(100 정치, 101 경제, 102 사회, 103 생활/문화, 104 세계, 105 IT/과학) the crawler fetches
+``{base_url}/section/{sid}`` with ``requests``, picks the headline items and their titles with
+configurable CSS selectors, cleans each title (:func:`clean_title`) and writes, in
+``--output_dir``:
+
+* ``backup/YYMMDD_HHMM.txt``: this run's cleaned titles, de-duplicated within the run
+  (a second run in the same minute gets ``YYMMDD_HHMM_1.txt``, never overwriting the first);
+* ``headlines.txt``: every title ever collected, first-seen order, each title once; a run only
+  appends titles the file does not hold yet;
+* ``words.txt``: the whitespace-separated words of ``headlines.txt``, each once, first-seen order.
+
+All three are UTF-8, one entry a line, written atomically (temporary file + ``os.replace``). A
+run that collects nothing writes nothing, so earlier data is never truncated.
+
+Naver changes its markup from time to time. The selectors are a small CSS subset (tag,
+``.class``, ``#id``, ``tag.class.other``, ``*`` and the descendant combinator, a space),
+matched by a tree builder on top of :mod:`html.parser`, so no HTML library is needed. When a
+page yields no items, the summary says so and names the flags to update.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import html
+import logging
+import os
+import re
+import sys
+import tempfile
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Callable, Collection, Iterable, Iterator, Sequence
+from urllib.parse import urlencode
+
+import requests
+from tqdm import tqdm
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    # lets `python korean/naver_crawling.py` import the top-level `utils`
+    sys.path.insert(0, REPO_ROOT)
+
+from utils import load_character  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+SECTIONS: dict[str, str] = {
+    '100': '정치',
+    '101': '경제',
+    '102': '사회',
+    '103': '생활/문화',
+    '104': '세계',
+    '105': 'IT/과학',
+}
+DEFAULT_BASE_URL = 'https://news.naver.com'
+DEFAULT_ITEM_SELECTOR = 'li.sa_item'
+# tried in order inside each item; the first that yields non-blank text is the title
+DEFAULT_TITLE_SELECTORS = ('a.sa_text_title strong.sa_text_strong', 'a.sa_text_title')
+DEFAULT_PAGE_PARAM = 'page'
+DEFAULT_OUTPUT_DIR = os.path.join(REPO_ROOT, 'korean', 'crawled')
+DEFAULT_CHARACTER = os.path.join(REPO_ROOT, 'korean', 'alphabets', 'ksx1001_with_space.txt')
+DEFAULT_USER_AGENT = ('korean-text-recognition-toolkit/1.0 naver_crawling.py '
+                      '(headline collection for OCR training; requests)')
+HEADLINES_FILE = 'headlines.txt'
+WORDS_FILE = 'words.txt'
+BACKUP_DIR = 'backup'
+BACKUP_TIME_FORMAT = '%y%m%d_%H%M'
+SELECTOR_HINT = ('Naver may have changed its markup: open the page and update '
+                 '--item_selector / --title_selector')
+
+
+# --------------------------------------------------------------------------------------------
+# HTML tree
+# --------------------------------------------------------------------------------------------
+
+VOID_ELEMENTS = frozenset(
+    'area base br col embed hr img input link meta param source track wbr'.split())
+# text inside these never belongs to a headline
+NON_TEXT_ELEMENTS = frozenset({'script', 'style', 'template', 'noscript'})
+# HTML lets these end tags be omitted: a new start tag of the key closes an open element named in
+# the first set, searching no further up than an element named in the second (its container)
+IMPLIED_END_TAGS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    'li': (frozenset({'li'}), frozenset({'ul', 'ol', 'menu'})),
+    'dt': (frozenset({'dt', 'dd'}), frozenset({'dl'})),
+    'dd': (frozenset({'dt', 'dd'}), frozenset({'dl'})),
+    'tr': (frozenset({'tr', 'td', 'th'}), frozenset({'table', 'thead', 'tbody', 'tfoot'})),
+    'td': (frozenset({'td', 'th'}), frozenset({'tr', 'table'})),
+    'th': (frozenset({'td', 'th'}), frozenset({'tr', 'table'})),
+    'option': (frozenset({'option'}), frozenset({'select', 'datalist', 'optgroup'})),
+}
+# a block start tag closes an open <p> reached through inline elements only
+BLOCK_ELEMENTS = frozenset(
+    'address article aside blockquote div dl fieldset figure footer form h1 h2 h3 h4 h5 h6 '
+    'header hr main nav ol p pre section table ul'.split())
+INLINE_ELEMENTS = frozenset(
+    'a abbr b bdi bdo cite code data dfn em i kbd mark q s samp small span strong sub sup '
+    'time u var'.split())
+
+
+class Element:
+    """One HTML element: lower-case ``tag``, ``attrs``, ``parent`` and ``children`` (elements
+    and text strings, in document order). The document root has ``tag`` None."""
+
+    def __init__(self, tag: str | None, attrs: dict[str, str] | None = None,
+                 parent: Element | None = None):
+        self.tag = tag
+        self.attrs = attrs or {}
+        self.parent = parent
+        self.children: list[Element | str] = []
+        self.classes = frozenset(self.attrs.get('class', '').split())
+
+    def __repr__(self) -> str:
+        return f'<Element {self.tag} {self.attrs}>'
+
+    def descendants(self) -> Iterator[Element]:
+        """Every element below this one, in document order (this one excluded)."""
+        stack = [child for child in reversed(self.children) if isinstance(child, Element)]
+        while stack:
+            el = stack.pop()
+            yield el
+            stack.extend(child for child in reversed(el.children) if isinstance(child, Element))
+
+    def text(self) -> str:
+        """The text under this element (scripts and styles excluded); ``<br>`` reads as a space."""
+        parts: list[str] = []
+        self._collect_text(parts)
+        return ''.join(parts)
+
+    def _collect_text(self, parts: list[str]) -> None:
+        for child in self.children:
+            if isinstance(child, str):
+                parts.append(child)
+            elif child.tag == 'br':
+                parts.append(' ')
+            elif child.tag not in NON_TEXT_ELEMENTS:
+                child._collect_text(parts)
+
+
+class _TreeBuilder(HTMLParser):
+    """Builds an :class:`Element` tree, tolerating the omitted and stray end tags real pages
+    have. Character references are decoded by :class:`HTMLParser` (``convert_charrefs``)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Element(None)
+        self.stack: list[Element] = [self.root]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._close_implied(tag)
+        parent = self.stack[-1]
+        el = Element(tag, {name: value or '' for name, value in attrs}, parent)
+        parent.children.append(el)
+        if tag not in VOID_ELEMENTS:
+            self.stack.append(el)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        # <div/> on an HTML page is a start tag; only void elements are really self-closing
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID_ELEMENTS:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        for depth in range(len(self.stack) - 1, 0, -1):
+            if self.stack[depth].tag == tag:
+                del self.stack[depth:]
+                return
+        # a stray end tag (nothing open by that name) is ignored, as browsers do
+
+    def handle_data(self, data: str) -> None:
+        self.stack[-1].children.append(data)
+
+    def _close_implied(self, tag: str) -> None:
+        if tag in IMPLIED_END_TAGS:
+            closes, containers = IMPLIED_END_TAGS[tag]
+            for depth in range(len(self.stack) - 1, 0, -1):
+                open_tag = self.stack[depth].tag
+                if open_tag in closes:
+                    del self.stack[depth:]
+                    return
+                if open_tag in containers:
+                    return
+        if tag in BLOCK_ELEMENTS:
+            for depth in range(len(self.stack) - 1, 0, -1):
+                open_tag = self.stack[depth].tag
+                if open_tag == 'p':
+                    del self.stack[depth:]
+                    return
+                if open_tag not in INLINE_ELEMENTS:
+                    return
+
+
+def parse_html(text: str) -> Element:
+    """Parse an HTML document into an :class:`Element` tree and return its root."""
+    builder = _TreeBuilder()
+    builder.feed(text)
+    builder.close()
+    return builder.root
+
+
+# --------------------------------------------------------------------------------------------
+# CSS selector subset
+# --------------------------------------------------------------------------------------------
+
+_COMPOUND_RE = re.compile(r'(?P<tag>\*|[A-Za-z][\w-]*)?(?P<rest>(?:[.#][\w-]+)*)')
+_SUPPORTED_SYNTAX = ('supported: tag, .class, #id, tag.class.other, * and the descendant '
+                     'combinator (a space), e.g. "li.sa_item a.sa_text_title"')
+
+
+@dataclass(frozen=True)
+class Compound:
+    """One compound selector such as ``a.sa_text_title``: a tag (None = any), ids and classes."""
+    tag: str | None
+    classes: frozenset[str]
+    ids: frozenset[str]
+
+    def matches(self, el: Element) -> bool:
+        if el.tag is None:  # the document root is never selected
+            return False
+        if self.tag is not None and el.tag != self.tag:
+            return False
+        if self.ids and el.attrs.get('id') not in self.ids:
+            return False
+        return self.classes <= el.classes
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A chain of compounds joined by the descendant combinator, written as ``text``."""
+    text: str
+    compounds: tuple[Compound, ...]
+
+    def matches(self, el: Element) -> bool:
+        """True when ``el`` matches the last compound and its ancestors match the others in
+        order; taking the nearest matching ancestor each time is exact for descendant chains."""
+        if not self.compounds[-1].matches(el):
+            return False
+        ancestor = el.parent
+        for compound in reversed(self.compounds[:-1]):
+            while ancestor is not None and not compound.matches(ancestor):
+                ancestor = ancestor.parent
+            if ancestor is None:
+                return False
+            ancestor = ancestor.parent
+        return True
+
+
+def parse_selector(text: str) -> Selector:
+    """Parse a selector of the supported CSS subset; raise ValueError naming the part that is
+    not supported (child ``>``, siblings, attributes, pseudo-classes, ``,`` groups...)."""
+    parts = text.split()
+    if not parts:
+        raise ValueError(f'empty CSS selector {text!r}; {_SUPPORTED_SYNTAX}')
+    compounds = []
+    for part in parts:
+        m = _COMPOUND_RE.fullmatch(part)
+        if m is None or not part or (m.group('tag') is None and not m.group('rest')):
+            raise ValueError(f'CSS selector {text!r}: cannot read {part!r}; {_SUPPORTED_SYNTAX}')
+        tag = m.group('tag')
+        rest = m.group('rest')
+        compounds.append(Compound(
+            tag=None if tag in (None, '*') else tag.lower(),
+            classes=frozenset(re.findall(r'\.([\w-]+)', rest)),
+            ids=frozenset(re.findall(r'#([\w-]+)', rest)),
+        ))
+    return Selector(text, tuple(compounds))
+
+
+def select(scope: Element, selector: str | Selector) -> list[Element]:
+    """The elements below ``scope`` that match ``selector``, in document order. Ancestors
+    above ``scope`` count for the descendant combinator, as in the browser's querySelectorAll."""
+    if isinstance(selector, str):
+        selector = parse_selector(selector)
+    return [el for el in scope.descendants() if selector.matches(el)]
+
+
+# --------------------------------------------------------------------------------------------
+# Titles: extraction and cleaning
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class PageTitles:
+    """What one page held: how many items matched, their raw titles (whitespace collapsed,
+    in page order, repeats kept) and how many items had no title."""
+    items: int
+    titles: list[str]
+    items_without_title: int
+
+
+def _squeeze(text: str) -> str:
+    return ' '.join(text.split())
+
+
+def extract_titles(page: str, item_selector: str | Selector,
+                   title_selectors: Sequence[str | Selector]) -> PageTitles:
+    """Find the headline items of ``page`` and the title of each.
+
+    The title of an item is the text of the first element matching the first of
+    ``title_selectors`` that yields non-blank text inside the item (so a later selector is a
+    fallback for items where an earlier one finds nothing).
+    """
+    items = select(parse_html(page), item_selector)
+    selectors = [parse_selector(s) if isinstance(s, str) else s for s in title_selectors]
+    titles: list[str] = []
+    missing = 0
+    for item in items:
+        title = _first_title(item, selectors)
+        if title:
+            titles.append(title)
+        else:
+            missing += 1
+    return PageTitles(items=len(items), titles=titles, items_without_title=missing)
+
+
+def _first_title(item: Element, selectors: Sequence[Selector]) -> str:
+    for selector in selectors:
+        for el in select(item, selector):
+            text = _squeeze(el.text())
+            if text:
+                return text
+    return ''
+
+
+# Bracketed spans that are dropped with their content. In headlines they hold labels and
+# annotations, not the sentence: [속보] [단독] (종합) (2보) 【포토】 <인터뷰> （서울=연합뉴스）.
+# Kept: 《》 〈〉 「」 『』 ‘’ “”, which quote titles of works or speech, i.e. real content.
+BRACKET_PAIRS: dict[str, str] = {
+    '(': ')', '[': ']', '<': '>',
+    '（': '）', '［': '］', '＜': '＞', '【': '】', '〔': '〕', '〖': '〗',
+}
+_CLOSERS = frozenset(BRACKET_PAIRS.values())
+
+
+def drop_bracketed(text: str) -> str:
+    """Remove bracketed spans (see :data:`BRACKET_PAIRS`) including nested ones.
+
+    An opening bracket that is never closed, and a closing bracket with no opener, are left in
+    place (the alphabet filter then decides about them), so a stray bracket never eats the rest
+    of a headline. A bracket closing an outer span also closes unclosed spans inside it.
+    """
+    removed = [False] * len(text)
+    open_spans: list[tuple[int, str]] = []  # (position, expected closer)
+    for i, ch in enumerate(text):
+        if ch in BRACKET_PAIRS:
+            open_spans.append((i, BRACKET_PAIRS[ch]))
+        elif ch in _CLOSERS:
+            for depth in range(len(open_spans) - 1, -1, -1):
+                if open_spans[depth][1] == ch:
+                    start = open_spans[depth][0]
+                    del open_spans[depth:]
+                    removed[start:i + 1] = [True] * (i + 1 - start)
+                    break
+    return ''.join(ch for ch, gone in zip(text, removed) if not gone)
+
+
+def clean_title(text: str, alphabet: Collection[str]) -> str:
+    """Turn a raw headline into training text.
+
+    In order: HTML entities unescaped (pages double-escape now and then, e.g. ``&amp;quot;``);
+    NFC normalisation; bracketed spans dropped (:func:`drop_bracketed`); every run of whitespace
+    (including no-break and ideographic spaces) becomes one space, kept even when the alphabet
+    has no space, because it separates words; a character outside ``alphabet`` is replaced by
+    its lower-case form when only that is in the alphabet (the default Korean alphabets are
+    lower-case only), otherwise dropped; finally whitespace is collapsed and stripped again.
+    ``alphabet`` is a string of characters or any collection of them.
+    """
+    members = alphabet if isinstance(alphabet, (set, frozenset)) else frozenset(alphabet)
+    text = unicodedata.normalize('NFC', html.unescape(text))
+    text = _squeeze(drop_bracketed(text))
+    kept: list[str] = []
+    for ch in text:
+        if ch == ' ' or ch in members:
+            kept.append(ch)
+        elif ch.lower() in members:
+            kept.append(ch.lower())
+    return _squeeze(''.join(kept))
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    """``items`` with repeats removed, first-seen order kept."""
+    return list(dict.fromkeys(items))
+
+
+# --------------------------------------------------------------------------------------------
+# Fetching
+# --------------------------------------------------------------------------------------------
+
+class FetchError(Exception):
+    """A page that could not be fetched; the message says why and after how many attempts."""
+
+
+def section_url(base_url: str, sid: str, page: int = 1, page_param: str = DEFAULT_PAGE_PARAM) -> str:
+    """URL of page ``page`` of section ``sid``. Page 1 is the plain section URL; later pages
+    add ``{page_param}=N`` to the query string."""
+    url = f'{base_url.rstrip("/")}/section/{sid}'
+    if page > 1:
+        url += ('&' if '?' in url else '?') + urlencode({page_param: page})
+    return url
+
+
+_CHARSET_RE = re.compile(rb'''<meta[^>]+charset=["']?([\w-]+)''', re.IGNORECASE)
+
+
+def decode_page(content: bytes, content_type: str | None) -> str:
+    """Decode a page with the charset of its Content-Type header, else of its ``<meta>``
+    charset, else UTF-8 (Naver's). Undecodable bytes become U+FFFD, dropped later by the
+    alphabet filter. (requests would assume ISO-8859-1 for text/html without a charset.)"""
+    encoding = None
+    if content_type:
+        m = re.search(r'charset=["\']?([\w-]+)', content_type, re.IGNORECASE)
+        if m:
+            encoding = m.group(1)
+    if encoding is None:
+        m = _CHARSET_RE.search(content[:4096])
+        if m:
+            encoding = m.group(1).decode('ascii')
+    try:
+        return content.decode(encoding or 'utf-8', errors='replace')
+    except LookupError:
+        logger.warning('unknown charset %r; decoding as UTF-8', encoding)
+        return content.decode('utf-8', errors='replace')
+
+
+class Fetcher:
+    """GETs pages politely: ``delay`` seconds between requests, a descriptive User-Agent,
+    ``retries`` further attempts with exponential backoff (``backoff`` * 2**k seconds) after a
+    connection error, a timeout, a 5xx or a 429 (Too Many Requests). Other 4xx answers are not
+    retried: asking again would not change them."""
+
+    def __init__(self, *, timeout: float = 10.0, retries: int = 3, backoff: float = 1.0,
+                 delay: float = 1.0, user_agent: str = DEFAULT_USER_AGENT,
+                 session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.delay = delay
+        self.session = session or requests.Session()
+        self.session.headers['User-Agent'] = user_agent
+        self.sleep = sleep
+        self.requests_made = 0
+        self._last_request: float | None = None
+
+    def get(self, url: str) -> str:
+        """Return the decoded body of ``url``; raise :class:`FetchError` when every attempt
+        failed or the server answered with a non-retryable error."""
+        attempts = self.retries + 1
+        reason = ''
+        for attempt in range(attempts):
+            if attempt:
+                wait = self.backoff * 2 ** (attempt - 1)
+                logger.info('retrying %s in %.2f s (%s)', url, wait, reason)
+                self.sleep(wait)
+            try:
+                response = self._request(url)
+            except requests.Timeout:
+                reason = f'timed out after {self.timeout:g} s'
+                continue
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
+                reason = f'connection error: {_short(e)}'
+                continue
+            except requests.RequestException as e:
+                raise FetchError(f'{url}: {_short(e)}') from None
+            status = response.status_code
+            if status >= 500 or status == 429:
+                reason = f'HTTP {status} {response.reason or ""}'.strip()
+                continue
+            if status >= 400:
+                raise FetchError(f'{url}: HTTP {status} {response.reason or ""} '
+                                 '(client error, not retried)')
+            return decode_page(response.content, response.headers.get('Content-Type'))
+        raise FetchError(f'{url}: {reason} ({attempts} attempt{"s" if attempts > 1 else ""})')
+
+    def _request(self, url: str) -> requests.Response:
+        if self._last_request is not None and self.delay > 0:
+            remaining = self.delay - (time.monotonic() - self._last_request)
+            if remaining > 0:
+                self.sleep(remaining)
+        self.requests_made += 1
+        try:
+            return self.session.get(url, timeout=self.timeout)
+        finally:
+            self._last_request = time.monotonic()
+
+
+def _short(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + '...'
+
+
+# --------------------------------------------------------------------------------------------
+# Crawling
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class CrawlOptions:
+    """Everything a crawl needs besides the alphabet; defaults are the CLI's."""
+    sections: Sequence[str] = tuple(SECTIONS)
+    base_url: str = DEFAULT_BASE_URL
+    page_param: str = DEFAULT_PAGE_PARAM
+    max_pages: int = 1
+    item_selector: str = DEFAULT_ITEM_SELECTOR
+    title_selectors: Sequence[str] = DEFAULT_TITLE_SELECTORS
+    min_length: int = 5
+    delay: float = 1.0
+    timeout: float = 10.0
+    retries: int = 3
+    backoff: float = 1.0
+    user_agent: str = DEFAULT_USER_AGENT
+    progress: bool = True
+
+
+@dataclass
+class SectionResult:
+    """The outcome of one section. ``found``: raw titles read (repeats across pages dropped);
+    ``kept``: distinct cleaned titles that passed the filters; ``new``: how many of ``kept``
+    were in no earlier run and no earlier section of this run. ``error`` is set when the
+    section failed; ``notes`` tell what else happened (early stop, a later page failing)."""
+    sid: str
+    name: str
+    pages_fetched: int = 0
+    items: int = 0
+    found: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    new: int = 0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+@dataclass
+class CrawlReport:
+    """Every section's result, plus whether the crawl was cut short by Ctrl-C."""
+    sections: list[SectionResult]
+    interrupted: bool = False
+
+    def titles(self) -> list[str]:
+        """This run's cleaned titles, in crawl order, each once."""
+        return unique(t for s in self.sections for t in s.kept)
+
+    @property
+    def all_failed(self) -> bool:
+        return bool(self.sections) and all(s.failed for s in self.sections)
+
+
+def crawl_section(fetcher: Fetcher, sid: str, options: CrawlOptions,
+                  alphabet: Collection[str], result: SectionResult | None = None) -> SectionResult:
+    """Crawl up to ``options.max_pages`` pages of section ``sid`` into ``result``.
+
+    Stops early when a page brings no headline the section's earlier pages did not. The
+    section fails when its first page cannot be fetched or yields no title; a later page that
+    fails only ends the section, keeping what was read.
+    """
+    result = result or SectionResult(sid, SECTIONS.get(sid, sid))
+    item_selector = parse_selector(options.item_selector)
+    title_selectors = [parse_selector(s) for s in options.title_selectors]
+    seen = set(result.found)
+    for page in range(1, options.max_pages + 1):
+        url = section_url(options.base_url, sid, page, options.page_param)
+        try:
+            body = fetcher.get(url)
+        except FetchError as e:
+            if page == 1:
+                result.error = str(e)
+            else:
+                result.notes.append(f'page {page} failed, stopped: {e}')
+            break
+        result.pages_fetched += 1
+        parsed = extract_titles(body, item_selector, title_selectors)
+        result.items += parsed.items
+        if not parsed.titles:
+            problem = _describe_empty_page(body, parsed, options)
+            if page == 1:
+                result.error = f'{url}: {problem}'
+            else:
+                result.notes.append(f'page {page}: {problem}; stopped')
+            break
+        fresh = [t for t in unique(parsed.titles) if t not in seen]
+        if not fresh:
+            result.notes.append(f'page {page} brought no new headlines; stopped')
+            break
+        seen.update(fresh)
+        result.found.extend(fresh)
+        for raw in fresh:
+            cleaned = clean_title(raw, alphabet)
+            if len(cleaned) >= options.min_length and cleaned not in result.kept:
+                result.kept.append(cleaned)
+    return result
+
+
+def _describe_empty_page(body: str, parsed: PageTitles, options: CrawlOptions) -> str:
+    if not body.strip():
+        return f'the page was empty. {SELECTOR_HINT}'
+    if parsed.items == 0:
+        return (f'no element matched --item_selector {options.item_selector!r}. {SELECTOR_HINT}')
+    titles = ', '.join(repr(s) for s in options.title_selectors)
+    return (f'{parsed.items} items matched --item_selector {options.item_selector!r} but none '
+            f'had text matching --title_selector {titles}. {SELECTOR_HINT}')
+
+
+def crawl(options: CrawlOptions, alphabet: Collection[str],
+          known_titles: Collection[str] = ()) -> CrawlReport:
+    """Crawl every section of ``options`` in turn and return the report.
+
+    ``known_titles`` (the cumulative file's titles) only feed the per-section ``new`` counts.
+    A failing section never stops the crawl. Ctrl-C stops it and returns what was collected,
+    with ``interrupted`` set, so the caller can still save it.
+    """
+    members = frozenset(alphabet)
+    fetcher = Fetcher(timeout=options.timeout, retries=options.retries, backoff=options.backoff,
+                      delay=options.delay, user_agent=options.user_agent)
+    report = CrawlReport(sections=[])
+    seen_titles = set(known_titles)
+    try:
+        with tqdm(options.sections, desc='sections', unit='section',
+                  disable=not options.progress) as bar:
+            for sid in bar:
+                result = SectionResult(sid, SECTIONS.get(sid, sid))
+                report.sections.append(result)
+                bar.set_postfix_str(f'{sid} {result.name}')
+                crawl_section(fetcher, sid, options, members, result)
+                result.new = _count_new(result.kept, seen_titles)
+                if result.failed:
+                    logger.warning('section %s (%s) failed: %s', sid, result.name, result.error)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        if report.sections:
+            current = report.sections[-1]
+            current.new = _count_new(current.kept, seen_titles)
+            current.notes.append('interrupted (Ctrl-C)')
+        logger.warning('interrupted: saving what was collected so far')
+    return report
+
+
+def _count_new(titles: Iterable[str], seen: set[str]) -> int:
+    new = 0
+    for title in titles:
+        if title not in seen:
+            seen.add(title)
+            new += 1
+    return new
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class SavedFiles:
+    """Paths written by :func:`save_outputs` (None when nothing was written) and counts."""
+    backup: str | None = None
+    headlines: str | None = None
+    words: str | None = None
+    run_titles: int = 0
+    total_titles: int = 0
+    new_titles: int = 0
+    total_words: int = 0
+    new_words: int = 0
+
+
+def read_lines(path: str) -> list[str]:
+    """The non-empty lines of a UTF-8 file, NFC-normalised and stripped of surrounding
+    whitespace; [] when the file does not exist. Raises ValueError naming the file and line
+    when it is not UTF-8, so a damaged file is never silently rewritten."""
+    if not os.path.exists(path):
+        return []
+    with open(path, 'rb') as f:
+        raw = f.read()
+    try:
+        text = raw.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b'\n') + 1
+        raise ValueError(f'{path}, line {line}: not UTF-8 text; expected one UTF-8 title per '
+                         'line. Fix or move the file; it was left untouched.') from None
+    lines = (unicodedata.normalize('NFC', line).strip() for line in text.splitlines())
+    return [line for line in lines if line]
+
+
+def write_lines_atomic(path: str, lines: Sequence[str]) -> None:
+    """Write ``lines`` (UTF-8, ``\\n`` after each) to a temporary file beside ``path``, then
+    move it over ``path``, so readers and a Ctrl-C never see a half-written file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=directory)
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8', newline='\n') as f:
+            f.writelines(line + '\n' for line in lines)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def backup_path(output_dir: str, now: dt.datetime) -> str:
+    """``{output_dir}/backup/YYMMDD_HHMM.txt``, or ``..._N.txt`` when that name is taken."""
+    stem = os.path.join(output_dir, BACKUP_DIR, now.strftime(BACKUP_TIME_FORMAT))
+    path, n = f'{stem}.txt', 1
+    while os.path.exists(path):
+        path, n = f'{stem}_{n}.txt', n + 1
+    return path
+
+
+def words_of(titles: Iterable[str]) -> list[str]:
+    """The whitespace-separated words of ``titles``, each once, first-seen order."""
+    return unique(word for title in titles for word in title.split())
+
+
+def save_outputs(titles: Sequence[str], output_dir: str,
+                 now: dt.datetime | None = None) -> SavedFiles:
+    """Write the run's ``titles`` to the backup, cumulative and word files (module docstring).
+
+    The cumulative file keeps its lines and order and gains the titles it lacks; the word list
+    keeps its words and gains those of the cumulative titles it lacks. With no titles nothing
+    is written. Existing files are read before anything is written, so an unreadable one stops
+    the run before any file changes.
+    """
+    titles = unique(unicodedata.normalize('NFC', t) for t in titles)
+    saved = SavedFiles(run_titles=len(titles))
+    headlines_path = os.path.join(output_dir, HEADLINES_FILE)
+    words_path = os.path.join(output_dir, WORDS_FILE)
+    old_titles = unique(read_lines(headlines_path))
+    old_words = unique(read_lines(words_path))
+    saved.total_titles, saved.total_words = len(old_titles), len(old_words)
+    if not titles:
+        return saved
+    known = set(old_titles)
+    added = [t for t in titles if t not in known]
+    all_titles = old_titles + added
+    all_words = unique(old_words + words_of(all_titles))
+
+    saved.backup = backup_path(output_dir, now or dt.datetime.now())
+    write_lines_atomic(saved.backup, titles)
+    write_lines_atomic(headlines_path, all_titles)
+    write_lines_atomic(words_path, all_words)
+    saved.headlines, saved.words = headlines_path, words_path
+    saved.total_titles, saved.new_titles = len(all_titles), len(added)
+    saved.total_words, saved.new_words = len(all_words), len(all_words) - len(old_words)
+    return saved
+
+
+# --------------------------------------------------------------------------------------------
+# Summary and CLI
+# --------------------------------------------------------------------------------------------
+
+def _width(text: str) -> int:
+    # Hangul and other wide characters take two terminal columns
+    return sum(2 if unicodedata.east_asian_width(ch) in 'WF' else 1 for ch in text)
+
+
+def _ljust(text: str, width: int) -> str:
+    return text + ' ' * max(0, width - _width(text))
+
+
+def format_summary(report: CrawlReport, saved: SavedFiles | None) -> str:
+    """The closing summary: a table per section (pages fetched, items, titles found, kept,
+    new, status), the failures with their reasons, notes, and the files written."""
+    lines = [_ljust('section', 18) + f'{"pages":>6}{"items":>7}{"found":>7}{"kept":>6}{"new":>6}  status']
+    for s in report.sections:
+        status = 'FAILED' if s.failed else 'ok'
+        lines.append(_ljust(f'{s.sid} {s.name}', 18) + f'{s.pages_fetched:>6}{s.items:>7}'
+                     f'{len(s.found):>7}{len(s.kept):>6}{s.new:>6}  {status}')
+    failed = [s for s in report.sections if s.failed]
+    lines.append(f'{len(report.sections) - len(failed)} of {len(report.sections)} sections ok, '
+                 f'{len(report.titles())} distinct titles this run')
+    if report.interrupted:
+        lines.append('Interrupted by Ctrl-C: sections after the last one listed were not crawled.')
+    if failed:
+        lines.append('Failures:')
+        lines.extend(f'  {s.sid} {s.name}: {s.error}' for s in failed)
+    notes = [(s, n) for s in report.sections for n in s.notes]
+    if notes:
+        lines.append('Notes:')
+        lines.extend(f'  {s.sid} {s.name}: {n}' for s, n in notes)
+    if saved is None or saved.backup is None:
+        lines.append('Files written: none (no titles collected; earlier files left as they were)')
+    else:
+        lines.append('Files written:')
+        lines.append(f'  {saved.backup} ({saved.run_titles} titles)')
+        lines.append(f'  {saved.headlines} ({saved.total_titles} titles, {saved.new_titles} new)')
+        lines.append(f'  {saved.words} ({saved.total_words} words, {saved.new_words} new)')
+    return '\n'.join(lines)
+
+
+def parse_sections(text: str) -> list[str]:
+    """``'100,101'`` -> ``['100', '101']``; repeats dropped. Raises ValueError on an empty or
+    non-numeric entry. Section ids outside :data:`SECTIONS` are allowed (Naver may add some)."""
+    sids = [part.strip() for part in text.split(',')]
+    for sid in sids:
+        if not sid.isdigit():
+            raise ValueError(f'--sections {text!r}: {sid!r} is not a section id; expected '
+                             f'comma-separated numbers such as {",".join(SECTIONS)}')
+    return unique(sids)
+
+
+def parse_selector_list(text: str) -> list[str]:
+    """``'a b, c'`` -> ``['a b', 'c']``, each checked with :func:`parse_selector`."""
+    selectors = [part.strip() for part in text.split(',')]
+    for selector in selectors:
+        parse_selector(selector)
+    return selectors
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description='Collect Korean news headlines from Naver news sections into text files '
+                    '(backup/YYMMDD_HHMM.txt, headlines.txt, words.txt) to render training '
+                    'images from.',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--sections', default=','.join(SECTIONS),
+                        help='comma-separated section ids: ' +
+                             ', '.join(f'{k} {v}' for k, v in SECTIONS.items()))
+    parser.add_argument('--base_url', default=DEFAULT_BASE_URL,
+                        help='site root; section pages are {base_url}/section/{sid}')
+    parser.add_argument('--page_param', default=DEFAULT_PAGE_PARAM,
+                        help='query parameter that selects page N (page 1 is the plain URL)')
+    parser.add_argument('--max_pages', type=int, default=1,
+                        help='pages per section at most; stops early when a page brings no new '
+                             'headline (Naver loads more by JavaScript, so often only 1 helps)')
+    parser.add_argument('--item_selector', default=DEFAULT_ITEM_SELECTOR,
+                        help='CSS selector of one headline item (tag, .class, #id, tag.class, '
+                             'descendant space)')
+    parser.add_argument('--title_selector', default=', '.join(DEFAULT_TITLE_SELECTORS),
+                        help='CSS selector(s) of the title inside an item; comma-separated ones '
+                             'are fallbacks tried in order')
+    parser.add_argument('--output_dir', default=DEFAULT_OUTPUT_DIR, help='where files are written')
+    parser.add_argument('--character', default=DEFAULT_CHARACTER,
+                        help='alphabet: the characters themselves or an alphabet file (one '
+                             'character per line); other characters are removed from titles')
+    parser.add_argument('--min_length', type=int, default=5,
+                        help='titles shorter than this after cleaning are dropped')
+    parser.add_argument('--delay', type=float, default=1.0, help='seconds between requests')
+    parser.add_argument('--timeout', type=float, default=10.0, help='seconds per request')
+    parser.add_argument('--retries', type=int, default=3,
+                        help='extra attempts after a connection error, timeout, 5xx or 429')
+    parser.add_argument('--backoff', type=float, default=1.0,
+                        help='first retry waits this many seconds, each next one twice as long')
+    parser.add_argument('--user_agent', default=DEFAULT_USER_AGENT, help='User-Agent header')
+    parser.add_argument('--no_progress', action='store_true', help='hide the progress bar')
+    return parser
+
+
+def options_from_args(args: argparse.Namespace) -> CrawlOptions:
+    """Validate parsed CLI arguments and turn them into :class:`CrawlOptions`."""
+    if args.max_pages < 1:
+        raise ValueError(f'--max_pages must be at least 1, got {args.max_pages}')
+    if args.timeout <= 0:
+        raise ValueError(f'--timeout must be positive, got {args.timeout}')
+    for name in ('delay', 'backoff', 'retries', 'min_length'):
+        if getattr(args, name) < 0:
+            raise ValueError(f'--{name} must be >= 0, got {getattr(args, name)}')
+    item_selector = args.item_selector.strip()
+    parse_selector(item_selector)
+    return CrawlOptions(
+        sections=parse_sections(args.sections), base_url=args.base_url,
+        page_param=args.page_param, max_pages=args.max_pages, item_selector=item_selector,
+        title_selectors=parse_selector_list(args.title_selector), min_length=args.min_length,
+        delay=args.delay, timeout=args.timeout, retries=args.retries, backoff=args.backoff,
+        user_agent=args.user_agent, progress=not args.no_progress)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the crawler CLI. Returns 0, 1 when every section failed, 130 after Ctrl-C
+    (what was collected is still saved); bad arguments exit with status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        options = options_from_args(args)
+        alphabet = load_character(args.character)
+    except (ValueError, OSError) as e:
+        parser.error(str(e))
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s')
+    from tqdm.contrib.logging import logging_redirect_tqdm
+    with logging_redirect_tqdm():
+        try:
+            # read before crawling, so a damaged file is reported before minutes of fetching
+            known = read_lines(os.path.join(args.output_dir, HEADLINES_FILE))
+            read_lines(os.path.join(args.output_dir, WORDS_FILE))
+        except (ValueError, OSError) as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 1
+        report = crawl(options, alphabet, known_titles=known)
+        try:
+            saved = save_outputs(report.titles(), args.output_dir)
+        except (ValueError, OSError) as e:
+            print(format_summary(report, None))
+            print(f'error: could not write the outputs: {e}', file=sys.stderr)
+            return 1
+    print(format_summary(report, saved))
+    if report.interrupted:
+        return 130
+    return 1 if report.all_failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
