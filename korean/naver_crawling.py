@@ -442,7 +442,6 @@ class Fetcher:
         self.session = session or requests.Session()
         self.session.headers['User-Agent'] = user_agent
         self.sleep = sleep
-        self.requests_made = 0
         self._last_request: float | None = None
 
     def get(self, url: str) -> str:
@@ -480,7 +479,6 @@ class Fetcher:
             remaining = self.delay - (time.monotonic() - self._last_request)
             if remaining > 0:
                 self.sleep(remaining)
-        self.requests_made += 1
         try:
             return self.session.get(url, timeout=self.timeout)
         finally:
