@@ -1,0 +1,525 @@
+"""The four-stage text recogniser (Transformation, FeatureExtraction, SequenceModeling,
+Prediction) and the only checkpoint functions the scripts use.
+
+Checkpoints are plain state dicts whose keys carry DTRB's ``module.`` prefix (upstream saves
+from ``nn.DataParallel``); :func:`read_checkpoint` also accepts keys without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+from torch.nn import init
+
+from modules.feature_extraction import (
+    RCNNFeatureExtractor,
+    ResNetFeatureExtractor,
+    VGGFeatureExtractor,
+)
+from modules.prediction import Attention
+from modules.sequence_modeling import BidirectionalLSTM
+from modules.transformation import TPSSpatialTransformer
+
+__all__ = [
+    "Model",
+    "STAGE_CHOICES",
+    "CheckpointMismatchError",
+    "LoadReport",
+    "init_weights",
+    "unwrap_model",
+    "checkpoint_state_dict",
+    "save_checkpoint",
+    "read_checkpoint",
+    "load_checkpoint",
+    "describe_stages",
+]
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_PREFIX = "module."
+
+STAGE_CHOICES: dict[str, tuple[str, ...]] = {
+    "Transformation": ("None", "TPS"),
+    "FeatureExtraction": ("VGG", "RCNN", "ResNet"),
+    "SequenceModeling": ("None", "BiLSTM"),
+    "Prediction": ("CTC", "Attn"),
+}
+
+_FEATURE_EXTRACTORS = {
+    "VGG": VGGFeatureExtractor,
+    "RCNN": RCNNFeatureExtractor,
+    "ResNet": ResNetFeatureExtractor,
+}
+
+
+def _option(opt: Any, name: str) -> Any:
+    try:
+        return getattr(opt, name)
+    except AttributeError:
+        raise AttributeError(f"the options given to Model lack '{name}' (--{name})") from None
+
+
+def _stage_option(opt: Any, flag: str) -> str:
+    value = _option(opt, flag)
+    allowed = STAGE_CHOICES[flag]
+    if value not in allowed:
+        raise ValueError(f"--{flag} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+class Model(nn.Module):
+    """A DTRB recogniser built from the option namespace ``opt``.
+
+    Children (their names are the checkpoint prefixes): ``Transformation`` (only with
+    --Transformation TPS), ``FeatureExtraction``, ``AdaptiveAvgPool``, ``SequenceModeling``
+    (only with --SequenceModeling BiLSTM) and ``Prediction``.
+
+    ``forward(input, text, is_train=True)`` maps images [B, input_channel, imgH, imgW] to
+    logits: [B, T, num_class] for CTC (T = feature-map width, 24 for VGG and 26 for RCNN or
+    ResNet at imgW 100) or [B, batch_max_length + 1, num_class] for Attn. ``text`` is only
+    read by Attn training (teacher forcing).
+    """
+
+    def __init__(self, opt: Any) -> None:
+        super().__init__()
+        self.opt = opt
+        self.stages = {flag: _stage_option(opt, flag) for flag in STAGE_CHOICES}
+        img_size = (int(_option(opt, "imgH")), int(_option(opt, "imgW")))
+        input_channel = int(_option(opt, "input_channel"))
+        output_channel = int(_option(opt, "output_channel"))
+        hidden_size = int(_option(opt, "hidden_size"))
+        num_class = int(_option(opt, "num_class"))
+        self.batch_max_length = int(_option(opt, "batch_max_length"))
+
+        if self.stages["Transformation"] == "TPS":
+            num_fiducial = int(_option(opt, "num_fiducial"))
+            self.Transformation = TPSSpatialTransformer(
+                num_fiducial, img_size, img_size, input_channel
+            )
+        else:
+            logger.info("No Transformation module specified")
+
+        extractor = _FEATURE_EXTRACTORS[self.stages["FeatureExtraction"]]
+        self.FeatureExtraction = extractor(input_channel, output_channel)
+        feature_size = output_channel
+        # [B, W, C, H] -> [B, W, C, 1]: averages the feature map's remaining height.
+        self.AdaptiveAvgPool = nn.AdaptiveAvgPool2d((None, 1))
+
+        if self.stages["SequenceModeling"] == "BiLSTM":
+            self.SequenceModeling = nn.Sequential(
+                BidirectionalLSTM(feature_size, hidden_size, hidden_size),
+                BidirectionalLSTM(hidden_size, hidden_size, hidden_size),
+            )
+            feature_size = hidden_size
+        else:
+            logger.info("No SequenceModeling module specified")
+
+        if self.stages["Prediction"] == "CTC":
+            self.Prediction = nn.Linear(feature_size, num_class)
+        else:
+            self.Prediction = Attention(feature_size, hidden_size, num_class)
+
+    @property
+    def stage_name(self) -> str:
+        """The combination as DTRB names it, e.g. ``TPS-ResNet-BiLSTM-Attn``."""
+        return "-".join(self.stages[flag] for flag in STAGE_CHOICES)
+
+    def forward(
+        self, input: torch.Tensor, text: torch.Tensor | None = None, is_train: bool = True
+    ) -> torch.Tensor:
+        if self.stages["Transformation"] == "TPS":
+            input = self.Transformation(input)
+
+        visual_feature = self.FeatureExtraction(input)  # [B, C, H, W]
+        visual_feature = self.AdaptiveAvgPool(visual_feature.permute(0, 3, 1, 2))  # [B, W, C, 1]
+        visual_feature = visual_feature.squeeze(3)  # [B, W, C]
+
+        if self.stages["SequenceModeling"] == "BiLSTM":
+            contextual_feature = self.SequenceModeling(visual_feature)  # [B, W, hidden]
+        else:
+            contextual_feature = visual_feature
+
+        if self.stages["Prediction"] == "CTC":
+            return self.Prediction(contextual_feature.contiguous())
+        return self.Prediction(
+            contextual_feature.contiguous(),
+            text,
+            is_train,
+            batch_max_length=self.batch_max_length,
+        )
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def init_weights(model: nn.Module) -> None:
+    """DTRB's initialisation, in place, over ``model.named_parameters()`` in order.
+
+    Parameters whose name contains ``localization_fc2`` keep their own init (the TPS head
+    must start at the initial fiducial points). Otherwise every ``bias`` becomes 0 and every
+    ``weight`` gets ``kaiming_normal_``, except 1-D weights (BatchNorm), which become 1.
+    Parameters named neither (none exist in these models) are left alone.
+    """
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "localization_fc2" in name:
+                continue
+            if "bias" in name:
+                init.constant_(param, 0.0)
+            elif "weight" in name:
+                if param.dim() < 2:
+                    # kaiming needs fan-in/fan-out; upstream catches its error and fills 1.
+                    param.fill_(1)
+                else:
+                    init.kaiming_normal_(param)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint's tensors do not fit the model built from the options."""
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_checkpoint` did. Keys are the model's names, without ``module.``.
+
+    ``loaded``: keys copied from the checkpoint. ``skipped``: (key, reason) pairs for keys
+    that were not copied, e.g. ``shape [38, 256] in the checkpoint vs [2401, 256] in the
+    model``, ``not in the model`` (a checkpoint key) or ``not in the checkpoint`` (a model
+    key that kept its current value).
+    """
+
+    path: str
+    finetune: bool
+    loaded: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A multi-line, human-readable account: counts first, then every skipped key."""
+        mode = "fine-tuning, non-strict" if self.finetune else "strict"
+        lines = [
+            f"Loaded {len(self.loaded)} tensors from {self.path} ({mode}); "
+            f"skipped {len(self.skipped)}."
+        ]
+        if self.skipped:
+            lines.append("Skipped:")
+            lines += [f"  {key}: {reason}" for key, reason in self.skipped]
+        return "\n".join(lines)
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model inside DataParallel / DistributedDataParallel / torch.compile wrappers."""
+    while True:
+        if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod  # torch.compile's OptimizedModule
+        else:
+            return model
+
+
+def checkpoint_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state dict as DTRB stores it: every key prefixed ``module.``, tensors on CPU.
+
+    Works the same whether or not ``model`` is wrapped; the prefix is never doubled.
+    """
+    state = unwrap_model(model).state_dict()
+    return {CHECKPOINT_PREFIX + key: tensor.detach().cpu() for key, tensor in state.items()}
+
+
+def save_checkpoint(model: nn.Module, path: str | os.PathLike) -> None:
+    """Write :func:`checkpoint_state_dict` to ``path`` atomically, creating parent folders.
+
+    The file is written next to ``path`` under a temporary name and renamed over it, so an
+    interruption (Ctrl-C, full disk) leaves either the old file or the new one, never half.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = checkpoint_state_dict(model)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _strip_prefix(key: str) -> str:
+    return key[len(CHECKPOINT_PREFIX):] if key.startswith(CHECKPOINT_PREFIX) else key
+
+
+def _load_torch_file(path: Path) -> Any:
+    expected = "expected a file written by torch.save holding a state dict of tensors"
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except pickle.UnpicklingError as err:
+        if "weights only" in str(err).lower():
+            raise ValueError(
+                f"{path}: holds Python objects besides tensors, which are not loaded for "
+                f"safety; {expected}. Re-save it with torch.save(model.state_dict(), ...). "
+                f"Details: {str(err).splitlines()[0]}"
+            ) from err
+        raise ValueError(f"{path}: not a PyTorch checkpoint ({err}); {expected}") from err
+    except Exception as err:  # arbitrary bytes fail inside the unpickler in arbitrary ways
+        raise ValueError(
+            f"{path}: not a PyTorch checkpoint ({type(err).__name__}: {err}); {expected}"
+        ) from err
+
+
+def _extract_state_dict(path: Path, content: Any) -> Mapping[str, Any]:
+    if not isinstance(content, Mapping):
+        raise ValueError(
+            f"{path}: holds a {type(content).__name__}; expected a state dict (a dict of "
+            f"tensor names to tensors), or a dict with a 'state_dict' or 'model' entry holding one"
+        )
+    for wrapper_key in ("state_dict", "model"):
+        inner = content.get(wrapper_key)
+        if isinstance(inner, Mapping):
+            return inner
+    return content
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a checkpoint onto the CPU and return its state dict, keys without ``module.``.
+
+    Accepts a file holding a state dict (keys with or without DTRB's ``module.`` prefix), or
+    a dict with a ``state_dict`` or ``model`` entry holding one. Loading uses
+    ``weights_only=True``: a file that needs arbitrary Python objects is refused.
+
+    Raises FileNotFoundError if ``path`` does not exist, and ValueError naming the file if
+    it is not a torch checkpoint, holds no state dict, or holds a non-tensor entry.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; expected a checkpoint file (.pth)")
+    state = _extract_state_dict(path, _load_torch_file(path))
+    if not state:
+        raise ValueError(f"{path}: holds an empty state dict; expected tensors")
+    result: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise ValueError(
+                f"{path}: entry {key!r} holds a {type(value).__name__}; expected a state "
+                f"dict mapping tensor names to tensors"
+            )
+        result[_strip_prefix(key)] = value
+    return result
+
+
+def describe_stages(state: Mapping[str, Any]) -> dict[str, str]:
+    """Guess the stage combination from state-dict keys (without ``module.``).
+
+    Returns a dict with the four stage flags; a stage that cannot be recognised is '?'.
+    """
+    keys = list(state)
+
+    def has_prefix(prefix: str) -> bool:
+        return any(key.startswith(prefix) for key in keys)
+
+    if has_prefix("FeatureExtraction.ConvNet.conv0_1."):
+        features = "ResNet"
+    elif any(".wgf_u." in key for key in keys if key.startswith("FeatureExtraction.")):
+        features = "RCNN"
+    elif has_prefix("FeatureExtraction.ConvNet.0."):
+        features = "VGG"
+    else:
+        features = "?"
+    if "Prediction.generator.weight" in state:
+        prediction = "Attn"
+    elif "Prediction.weight" in state:
+        prediction = "CTC"
+    else:
+        prediction = "?"
+    return {
+        "Transformation": "TPS" if has_prefix("Transformation.") else "None",
+        "FeatureExtraction": features,
+        "SequenceModeling": "BiLSTM" if has_prefix("SequenceModeling.") else "None",
+        "Prediction": prediction,
+    }
+
+
+def _stage_flags(stages: Mapping[str, str]) -> str:
+    return " ".join(f"--{flag} {stages[flag]}" for flag in STAGE_CHOICES)
+
+
+def _class_count(state: Mapping[str, Any]) -> int | None:
+    for key in ("Prediction.weight", "Prediction.generator.weight"):
+        if key in state:
+            return int(state[key].shape[0])
+    return None
+
+
+def _shape(tensor: torch.Tensor) -> list[int]:
+    return list(tensor.shape)
+
+
+@dataclass
+class _Comparison:
+    matching: list[str]
+    shape_mismatch: list[tuple[str, list[int], list[int]]]  # key, checkpoint, model
+    missing: list[str]  # in the model, not in the checkpoint
+    unexpected: list[str]  # in the checkpoint, not in the model
+
+
+# Old PyTorch (< 0.4.1) BatchNorm had no counter; such checkpoints load with the model's.
+_OPTIONAL_KEY_SUFFIX = "num_batches_tracked"
+
+
+def _compare(checkpoint: Mapping[str, torch.Tensor], model_state: Mapping[str, torch.Tensor]) -> _Comparison:
+    comparison = _Comparison([], [], [], [])
+    for key, tensor in model_state.items():
+        if key not in checkpoint:
+            comparison.missing.append(key)
+        elif checkpoint[key].shape != tensor.shape:
+            comparison.shape_mismatch.append((key, _shape(checkpoint[key]), _shape(tensor)))
+        else:
+            comparison.matching.append(key)
+    comparison.unexpected = [key for key in checkpoint if key not in model_state]
+    return comparison
+
+
+MAX_LISTED_KEYS = 20
+
+
+def _mismatch_lines(comparison: _Comparison, required_missing: list[str]) -> list[str]:
+    entries = [
+        f"  {key}: shape {ckpt} in the checkpoint vs {model} in the model"
+        for key, ckpt, model in comparison.shape_mismatch
+    ]
+    entries += [f"  {key}: in the model, not in the checkpoint" for key in required_missing]
+    entries += [f"  {key}: in the checkpoint, not in the model" for key in comparison.unexpected]
+    if len(entries) > MAX_LISTED_KEYS:
+        hidden = len(entries) - MAX_LISTED_KEYS
+        entries = entries[:MAX_LISTED_KEYS] + [f"  ... and {hidden} more"]
+    return entries
+
+
+def _mismatch_hints(
+    checkpoint: Mapping[str, torch.Tensor],
+    model_state: Mapping[str, torch.Tensor],
+    model_stages: Mapping[str, str],
+) -> list[str]:
+    """Plain-language guesses at why the checkpoint does not fit, most useful first."""
+    hints = []
+    ckpt_stages = describe_stages(checkpoint)
+    ckpt_classes, model_classes = _class_count(checkpoint), _class_count(model_state)
+    same_prediction = ckpt_stages["Prediction"] == model_stages["Prediction"]
+    if ckpt_classes is not None and model_classes is not None and ckpt_classes != model_classes:
+        if same_prediction:
+            hints.append(
+                f"The checkpoint predicts {ckpt_classes} classes, the model {model_classes}: "
+                f"was it trained with another --character? Use --FT to fine-tune onto a new "
+                f"alphabet."
+            )
+        else:
+            hints.append(f"The checkpoint predicts {ckpt_classes} classes, the model {model_classes}.")
+    differing = [flag for flag in STAGE_CHOICES if ckpt_stages[flag] != model_stages[flag]]
+    if differing == ["Prediction"]:
+        hints.append(
+            f"The checkpoint looks like a model with --Prediction {ckpt_stages['Prediction']}, "
+            f"but the options ask for --Prediction {model_stages['Prediction']}."
+        )
+    elif differing:
+        hints.append(
+            f"The checkpoint looks like {_stage_flags(ckpt_stages)}; the options build "
+            f"{_stage_flags(model_stages)}."
+        )
+    first_conv = next((k for k in checkpoint if k.startswith("FeatureExtraction.") and k.endswith("weight")), None)
+    if first_conv in model_state and checkpoint[first_conv].dim() == 4 == model_state[first_conv].dim():
+        ckpt_in, model_in = checkpoint[first_conv].shape[1], model_state[first_conv].shape[1]
+        if ckpt_in != model_in:
+            hints.append(
+                f"The checkpoint takes {ckpt_in}-channel images, the model {model_in}: "
+                f"check --rgb / --input_channel."
+            )
+    grid_key = "Transformation.GridGenerator.P_hat"
+    if grid_key in checkpoint and grid_key in model_state:
+        if checkpoint[grid_key].shape != model_state[grid_key].shape:
+            hints.append(
+                "The TPS grid differs in size: check --imgH, --imgW and --num_fiducial "
+                "against the training options."
+            )
+    return hints
+
+
+def _mismatch_message(
+    path: Path,
+    comparison: _Comparison,
+    required_missing: list[str],
+    checkpoint: Mapping[str, torch.Tensor],
+    model_state: Mapping[str, torch.Tensor],
+    model_stages: Mapping[str, str],
+) -> str:
+    problems = len(comparison.shape_mismatch) + len(required_missing) + len(comparison.unexpected)
+    lines = [f"checkpoint {path} does not fit the model ({problems} mismatched keys):"]
+    lines += _mismatch_lines(comparison, required_missing)
+    lines += _mismatch_hints(checkpoint, model_state, model_stages)
+    return "\n".join(lines)
+
+
+def load_checkpoint(
+    model: nn.Module, path: str | os.PathLike, finetune: bool = False
+) -> LoadReport:
+    """Load the checkpoint at ``path`` into ``model`` (unwrapped first if wrapped).
+
+    Strict (default): every model key must be in the checkpoint with the same shape and the
+    checkpoint may hold no other keys (BatchNorm ``num_batches_tracked`` counters, absent
+    from very old checkpoints, may be missing), otherwise CheckpointMismatchError explains
+    what differs and nothing is loaded.
+    ``finetune=True``: copy every tensor whose name and shape match, keep the model's own
+    values for the rest and list them in the report; fails only if nothing matches.
+    """
+    path = Path(path)
+    target = unwrap_model(model)
+    checkpoint = read_checkpoint(path)
+    model_state = target.state_dict()
+    comparison = _compare(checkpoint, model_state)
+    optional_missing = [k for k in comparison.missing if k.endswith(_OPTIONAL_KEY_SUFFIX)]
+    required_missing = [k for k in comparison.missing if not k.endswith(_OPTIONAL_KEY_SUFFIX)]
+    model_stages = getattr(target, "stages", None) or describe_stages(model_state)
+
+    fits = not (comparison.shape_mismatch or required_missing or comparison.unexpected)
+    if not finetune and not fits:
+        raise CheckpointMismatchError(
+            _mismatch_message(path, comparison, required_missing, checkpoint, model_state, model_stages)
+        )
+    if finetune and not comparison.matching:
+        raise CheckpointMismatchError(
+            f"checkpoint {path}: none of its {len(checkpoint)} tensors matches the model by "
+            f"name and shape, so fine-tuning would start from scratch.\n"
+            + "\n".join(_mismatch_hints(checkpoint, model_state, model_stages))
+        )
+
+    to_load = {key: checkpoint[key] for key in comparison.matching}
+    result = target.load_state_dict(to_load, strict=False)
+    if result.unexpected_keys:  # cannot happen: to_load only holds model keys
+        raise RuntimeError(f"unexpected keys while loading {path}: {result.unexpected_keys}")
+
+    report = LoadReport(path=str(path), finetune=finetune, loaded=list(comparison.matching))
+    report.skipped += [
+        (key, f"shape {ckpt} in the checkpoint vs {model_shape} in the model")
+        for key, ckpt, model_shape in comparison.shape_mismatch
+    ]
+    report.skipped += [(key, "not in the checkpoint") for key in comparison.missing]
+    report.skipped += [(key, "not in the model") for key in comparison.unexpected]
+    if report.skipped:
+        logger.info(report.summary())
+    return report
