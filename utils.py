@@ -304,5 +304,17 @@ def make_converter(opt: argparse.Namespace) -> CTCLabelConverter | AttnLabelConv
     return converter
 
 
+def run_script(main, argv=None):
+    """Run a script's main, turning the errors our code raises for bad input (missing or
+    malformed files, datasets, checkpoints, alphabets) into one clear line and exit status 1
+    instead of a traceback. Anything else still raises with its traceback."""
+    try:
+        return main(argv)
+    except (FileNotFoundError, NotADirectoryError, ValueError, RuntimeError) as e:
+        if isinstance(e, RuntimeError) and type(e).__name__ != 'CheckpointMismatchError':
+            raise
+        raise SystemExit(f'error: {e}') from None
+
+
 def pick_device() -> torch.device:
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')

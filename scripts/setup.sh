@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set up a fresh machine: Korean fonts (Debian packages, when run as root) and a virtualenv in
+# .venv with the CPU build of torch 2.13.0 and the project's requirements. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FONT_PACKAGES="fonts-nanum fonts-unfonts-core fonts-baekmuk fontconfig"
+fonts_missing() {
+  [ ! -d /usr/share/fonts/truetype/nanum ] || [ ! -d /usr/share/fonts/truetype/unfonts-core ] \
+    || [ ! -d /usr/share/fonts/truetype/baekmuk ] || ! command -v fc-list >/dev/null
+}
+if fonts_missing; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Korean fonts: $FONT_PACKAGES"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $FONT_PACKAGES >/dev/null
+  else
+    echo "Korean fonts are missing: install the Debian/Ubuntu packages $FONT_PACKAGES (as root)" >&2
+    exit 1
+  fi
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+# torch first and pinned: an unpinned torch would pull gigabytes of CUDA packages
+.venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
+.venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+echo "setup done: .venv is ready"
