@@ -1,0 +1,511 @@
+"""Reading text-recognition data: LMDB datasets, folders of images, and the batches built
+from them.
+
+The names are DTRB's (``LmdbDataset``, ``RawDataset``, ``AlignCollate``, ``ResizeNormalize``,
+``NormalizePAD``, ``hierarchical_dataset``, ``Batch_Balanced_Dataset``) so code written against
+DTRB keeps working. What differs is how the work is done:
+
+* Labels are read, NFC-normalised and filtered once, when an :class:`LmdbDataset` is built;
+  ``__getitem__`` only decodes the image. Every decision about characters is made by
+  :class:`utils.Alphabet` (set membership, so ``- ] \\ ^`` and Hangul are ordinary characters).
+* The LMDB environment is opened lazily, once per folder per process, so a dataset pickles into
+  DataLoader workers (fork or spawn) and the same folder can be used twice in one process
+  (training data == validation data), which current ``lmdb`` otherwise refuses.
+* Images become tensors with numpy/torch only; the numbers equal torchvision's ``ToTensor``
+  followed by ``(x - 0.5) / 0.5``, as upstream.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import math
+import os
+import threading
+from typing import Any, Sequence
+
+import lmdb
+import numpy as np
+import torch
+from natsort import natsorted
+from PIL import Image
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
+
+from utils import Alphabet, nfc
+
+logger = logging.getLogger(__name__)
+
+DUMMY_LABEL = '[dummy_label]'
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
+DASHED_LINE = '-' * 80
+
+
+# ----------------------------------------------------------------------------------------------
+# images -> tensors
+
+
+def to_normalized_tensor(image: Image.Image) -> torch.Tensor:
+    """An 8-bit ``L`` or ``RGB`` PIL image as a float tensor [C, H, W] scaled to [-1, 1].
+
+    The values equal torchvision's ``ToTensor()`` (bytes / 255) followed by ``(x - 0.5) / 0.5``,
+    computed with the same float32 torch operations.
+    """
+    if image.mode not in ('L', 'RGB'):
+        raise ValueError(f'expected an 8-bit L or RGB image, got mode {image.mode!r}; '
+                         'convert it first (LmdbDataset and RawDataset already do)')
+    array = np.array(image, dtype=np.uint8, copy=True)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    tensor = torch.from_numpy(array).permute(2, 0, 1).contiguous()
+    return tensor.float().div(255).sub(0.5).div(0.5)
+
+
+class ResizeNormalize:
+    """Resize a PIL image to ``size`` = (width, height) and normalise it to [-1, 1]."""
+
+    def __init__(self, size: tuple[int, int], interpolation: int = Image.BICUBIC):
+        self.size = tuple(size)
+        self.interpolation = interpolation
+
+    def __call__(self, img: Image.Image) -> torch.Tensor:
+        return to_normalized_tensor(img.resize(self.size, self.interpolation))
+
+
+class NormalizePAD:
+    """Normalise an (already resized) PIL image and place it at the left of a
+    ``max_size`` = (C, H, W) canvas; the columns right of the image repeat its last column."""
+
+    def __init__(self, max_size: tuple[int, int, int], PAD_type: str = 'right'):
+        if PAD_type != 'right':
+            raise ValueError(f"PAD_type {PAD_type!r} is not supported; only 'right' padding exists")
+        self.max_size = tuple(max_size)
+        self.max_width_half = math.floor(max_size[2] / 2)  # kept for code that reads it upstream
+        self.PAD_type = PAD_type
+
+    def __call__(self, img: Image.Image) -> torch.Tensor:
+        tensor = to_normalized_tensor(img)
+        channels, height, width = tensor.shape
+        if (channels, height) != self.max_size[:2] or width > self.max_size[2]:
+            raise ValueError(f'image tensor {tuple(tensor.shape)} does not fit the canvas {self.max_size}')
+        padded = torch.empty(self.max_size, dtype=tensor.dtype)
+        padded[:, :, :width] = tensor
+        if width < self.max_size[2]:
+            padded[:, :, width:] = tensor[:, :, width - 1:width]  # broadcast the last column
+        return padded
+
+
+def pad_resized_width(width: int, height: int, imgH: int, imgW: int) -> int:
+    """Width an image of ``width`` x ``height`` gets with --PAD: its aspect ratio kept at height
+    imgH, rounded up, and at most imgW (the arithmetic is upstream's, so widths agree exactly)."""
+    ratio = width / float(height)
+    return min(math.ceil(imgH * ratio), imgW)
+
+
+class AlignCollate:
+    """Collate (image, label) pairs into (tensor [B, C, imgH, imgW], list of labels).
+
+    Without ``keep_ratio_with_pad`` every image is stretched to imgW x imgH (bicubic). With it,
+    the width follows the aspect ratio (:func:`pad_resized_width`) and the rest of the canvas
+    repeats the last column. C is 3 when the first image is RGB, else 1. ``None`` entries are
+    dropped, as upstream.
+    """
+
+    def __init__(self, imgH: int = 32, imgW: int = 100, keep_ratio_with_pad: bool = False):
+        self.imgH = imgH
+        self.imgW = imgW
+        self.keep_ratio_with_pad = keep_ratio_with_pad
+
+    def __call__(self, batch: Sequence[tuple[Image.Image, Any]]) -> tuple[torch.Tensor, list]:
+        batch = [sample for sample in batch if sample is not None]
+        if not batch:
+            raise ValueError('AlignCollate got an empty batch')
+        images, labels = zip(*batch)
+        if self.keep_ratio_with_pad:
+            channels = 3 if images[0].mode == 'RGB' else 1
+            pad = NormalizePAD((channels, self.imgH, self.imgW))
+            tensors = []
+            for image in images:
+                width, height = image.size
+                resized_w = pad_resized_width(width, height, self.imgH, self.imgW)
+                tensors.append(pad(image.resize((resized_w, self.imgH), Image.BICUBIC)))
+        else:
+            resize = ResizeNormalize((self.imgW, self.imgH))
+            tensors = [resize(image) for image in images]
+        return torch.stack(tensors, 0), list(labels)
+
+
+# ----------------------------------------------------------------------------------------------
+# LMDB environments: one per data file per process
+
+
+_ENVS: dict[tuple[int, int], tuple[int, lmdb.Environment]] = {}
+_ENVS_LOCK = threading.Lock()
+
+
+def _reset_env_lock_after_fork() -> None:
+    # a lock held by another thread at fork time would stay locked forever in the child
+    global _ENVS_LOCK
+    _ENVS_LOCK = threading.Lock()
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_reset_env_lock_after_fork)
+
+
+def check_lmdb_folder(root: str | os.PathLike) -> str:
+    """Return ``root`` as a string after checking it is a folder holding ``data.mdb``.
+
+    Raises FileNotFoundError (no such folder, or no data.mdb in it) or NotADirectoryError.
+    """
+    root = os.fspath(root)
+    if not os.path.exists(root):
+        raise FileNotFoundError(f'{root}: no such LMDB dataset folder')
+    if not os.path.isdir(root):
+        raise NotADirectoryError(f'{root}: expected an LMDB dataset folder (holding data.mdb), '
+                                 'got a file')
+    if not os.path.isfile(os.path.join(root, 'data.mdb')):
+        raise FileNotFoundError(f'{root}: not an LMDB dataset (expected {os.path.join(root, "data.mdb")}, '
+                                'as written by create_lmdb_dataset.py)')
+    return root
+
+
+def open_lmdb_readonly(root: str | os.PathLike) -> lmdb.Environment:
+    """The read-only environment of the LMDB folder ``root``, shared within this process.
+
+    ``lmdb`` refuses to open the same files twice in one process, so every dataset reading a
+    folder gets the same environment. An environment inherited over ``fork`` is closed in the
+    child and reopened there, because LMDB handles must not be used across fork. Environments
+    are keyed by the data file's identity, so a folder rebuilt in place is opened afresh.
+    """
+    root = check_lmdb_folder(root)
+    stat = os.stat(os.path.join(root, 'data.mdb'))
+    key = (stat.st_dev, stat.st_ino)
+    pid = os.getpid()
+    with _ENVS_LOCK:
+        cached = _ENVS.get(key)
+        if cached is not None:
+            owner, env = cached
+            if owner == pid:
+                return env
+            env.close()  # inherited from the parent process: closing it only affects this process
+        env = lmdb.open(root, readonly=True, lock=False, readahead=False, meminit=False,
+                        max_readers=32)
+        _ENVS[key] = (pid, env)
+        return env
+
+
+def _decode_image(buffer: bytes | None, mode: str) -> Image.Image | None:
+    """Decode image bytes into a PIL image of ``mode``; None when they cannot be decoded."""
+    if buffer is None:
+        return None
+    try:
+        return Image.open(io.BytesIO(buffer)).convert(mode)
+    except Exception:  # PIL signals malformed data with many exception types; all mean "unreadable"
+        return None
+
+
+# ----------------------------------------------------------------------------------------------
+# datasets
+
+
+def _alphabet_of(opt: argparse.Namespace) -> Alphabet:
+    alphabet = getattr(opt, 'alphabet', None)
+    return alphabet if alphabet is not None else Alphabet.from_opt(opt)
+
+
+def _read_num_samples(txn: lmdb.Transaction, root: str) -> int:
+    raw = txn.get(b'num-samples')
+    if raw is None:
+        raise ValueError(f'{root}: the LMDB has no num-samples key; expected a dataset written by '
+                         'create_lmdb_dataset.py (an interrupted or foreign LMDB lacks it)')
+    try:
+        count = int(raw.decode('ascii').strip())
+    except (UnicodeDecodeError, ValueError):
+        raise ValueError(f'{root}: num-samples is {raw[:40]!r}; expected a decimal count') from None
+    if count < 0:
+        raise ValueError(f'{root}: num-samples is {count}; expected a count of 0 or more')
+    return count
+
+
+def _read_label(txn: lmdb.Transaction, root: str, index: int) -> str:
+    key = b'label-%09d' % index
+    raw = txn.get(key)
+    if raw is None:
+        raise ValueError(f'{root}: {key.decode()} is missing; expected label-NNNNNNNNN for every '
+                         f'index from 1 to num-samples')
+    try:
+        return nfc(raw.decode('utf-8'))
+    except UnicodeDecodeError as e:
+        raise ValueError(f'{root}: {key.decode()} is not UTF-8 text (byte {e.start})') from None
+
+
+class LmdbDataset(Dataset):
+    """One LMDB dataset folder, read as (PIL image, label) samples.
+
+    At construction every label is read once and NFC-normalised, then filtered with
+    ``alphabet.keeps(label, opt.batch_max_length)`` unless ``opt.data_filtering_off``.
+    ``filtered_index_list`` holds the kept LMDB indices (1-based) and ``labels`` their labels;
+    ``nSamples`` is how many were kept.
+
+    ``__getitem__`` decodes the image (``RGB`` with opt.rgb, else ``L``) and returns
+    (image, ``alphabet.clean(label)``). An image that does not decode becomes a blank
+    opt.imgW x opt.imgH image whose label is ``[dummy_label]`` passed through
+    ``alphabet.clean`` like any label, as upstream (``dummylabel`` with the default alphabet),
+    and a warning names the folder and index.
+
+    Raises FileNotFoundError when ``root`` has no data.mdb, and ValueError when num-samples is
+    missing or not a count, or a label is missing or not UTF-8; each message names the folder.
+
+    The alphabet is ``opt.alphabet`` when present, else ``Alphabet.from_opt(opt)``.
+    """
+
+    def __init__(self, root: str | os.PathLike, opt: argparse.Namespace):
+        self.root = check_lmdb_folder(root)
+        self.opt = opt
+        self.alphabet = _alphabet_of(opt)
+        self._env: lmdb.Environment | None = None
+        self._env_pid: int | None = None
+        with self.env.begin(write=False) as txn:
+            self.num_total = _read_num_samples(txn, self.root)
+            indices = list(range(1, self.num_total + 1))
+            labels = [_read_label(txn, self.root, index) for index in indices]
+        if getattr(opt, 'data_filtering_off', False):
+            self.filtered_index_list = indices
+            self.labels = labels
+        else:
+            kept = [(index, label) for index, label in zip(indices, labels)
+                    if self.alphabet.keeps(label, opt.batch_max_length)]
+            self.filtered_index_list = [index for index, _ in kept]
+            self.labels = [label for _, label in kept]
+        self.nSamples = len(self.filtered_index_list)
+        logger.info('%s: kept %d of %d samples', self.root, self.nSamples, self.num_total)
+
+    @property
+    def env(self) -> lmdb.Environment:
+        """The LMDB environment, opened on first use in each process."""
+        if self._env is None or self._env_pid != os.getpid():
+            self._env = open_lmdb_readonly(self.root)
+            self._env_pid = os.getpid()
+        return self._env
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state['_env'] = None  # each process opens its own handle
+        state['_env_pid'] = None
+        return state
+
+    def __len__(self) -> int:
+        return self.nSamples
+
+    def __getitem__(self, index: int) -> tuple[Image.Image, str]:
+        lmdb_index = self.filtered_index_list[index]
+        label = self.labels[index]
+        with self.env.begin(write=False) as txn:
+            buffer = txn.get(b'image-%09d' % lmdb_index)
+            mode = 'RGB' if self.opt.rgb else 'L'
+            image = _decode_image(buffer, mode)
+        if image is None:
+            logger.warning('%s: image-%09d %s; using a blank image with label %s', self.root,
+                           lmdb_index, 'is missing' if buffer is None else 'does not decode',
+                           DUMMY_LABEL)
+            image = Image.new(mode, (self.opt.imgW, self.opt.imgH))
+            label = DUMMY_LABEL
+        return image, self.alphabet.clean(label)
+
+
+def list_image_files(root: str | os.PathLike) -> list[str]:
+    """Every file under ``root`` (recursive) whose lower-cased extension is .jpg, .jpeg or .png,
+    as paths joined onto ``root``, in natural sort order of the full path."""
+    root = os.fspath(root)
+    paths = []
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                paths.append(os.path.join(dirpath, name))
+    return natsorted(paths)
+
+
+class RawDataset(Dataset):
+    """The images of a folder (see :func:`list_image_files`) as (PIL image, path) samples.
+
+    Images are decoded as ``RGB`` with opt.rgb, else ``L``; a file that does not decode gives a
+    blank opt.imgW x opt.imgH image and a warning naming the file. Raises NotADirectoryError when
+    ``root`` is not a folder.
+    """
+
+    def __init__(self, root: str | os.PathLike, opt: argparse.Namespace):
+        root = os.fspath(root)
+        if not os.path.isdir(root):
+            raise NotADirectoryError(f'{root}: expected a folder of .jpg/.jpeg/.png images')
+        self.root = root
+        self.opt = opt
+        self.image_path_list = list_image_files(root)
+        self.nSamples = len(self.image_path_list)
+        if not self.image_path_list:
+            logger.warning('%s: no .jpg, .jpeg or .png files found', root)
+
+    def __len__(self) -> int:
+        return self.nSamples
+
+    def __getitem__(self, index: int) -> tuple[Image.Image, str]:
+        path = self.image_path_list[index]
+        mode = 'RGB' if self.opt.rgb else 'L'
+        try:
+            with open(path, 'rb') as f:
+                buffer = f.read()
+        except OSError as e:
+            logger.warning('%s: cannot be read (%s); using a blank image', path, e.strerror)
+            buffer = None
+        image = _decode_image(buffer, mode)
+        if image is None:
+            if buffer is not None:
+                logger.warning('%s: does not decode as an image; using a blank image', path)
+            image = Image.new(mode, (self.opt.imgW, self.opt.imgH))
+        return image, path
+
+
+def _as_name_list(select_data: str | Sequence[str]) -> list[str]:
+    return [select_data] if isinstance(select_data, str) else list(select_data)
+
+
+def find_leaf_folders(root: str | os.PathLike, select_data: str | Sequence[str] = '/') -> list[str]:
+    """The leaf folders (no sub-folders) under ``root``, ``root`` itself included when it is a
+    leaf, whose path contains any of the ``select_data`` names; sorted. '/' selects every leaf,
+    because upstream walks ``root + '/'`` and so every path contains '/'."""
+    names = _as_name_list(select_data)
+    leaves = []
+    for dirpath, dirnames, _ in os.walk(os.fspath(root) + '/'):
+        dirnames.sort()
+        if not dirnames and any(name in dirpath for name in names):
+            leaves.append(dirpath)
+    return leaves
+
+
+def hierarchical_dataset(root: str | os.PathLike, opt: argparse.Namespace,
+                         select_data: str | Sequence[str] = '/') -> tuple[ConcatDataset, str]:
+    """Every selected leaf folder under ``root`` as one :class:`LmdbDataset`, concatenated.
+
+    ``select_data`` is a list of names (a single string is one name); a leaf is used when one
+    of the names is a substring of its path, and '/' selects all. Prints and returns upstream's
+    log: ``dataset_root:    {root}\\t dataset: {first name}`` and a ``sub-directory:`` line per
+    leaf. Raises FileNotFoundError when ``root`` is not a folder and ValueError when no leaf
+    matches.
+    """
+    root = os.fspath(root)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f'{root}: no such dataset folder')
+    names = _as_name_list(select_data)
+    leaves = find_leaf_folders(root, names)
+    if not leaves:
+        raise ValueError(f'{root}: no leaf folder whose path contains any of {names} '
+                         '(select_data names are matched as substrings of the folder paths)')
+    dataset_log = f'dataset_root:    {root}\t dataset: {names[0]}'
+    print(dataset_log)
+    dataset_log += '\n'
+    datasets = []
+    for leaf in leaves:
+        dataset = LmdbDataset(leaf, opt)
+        sub_log = f'sub-directory:\t/{os.path.relpath(leaf, root)}\t num samples: {len(dataset)}'
+        print(sub_log)
+        dataset_log += f'{sub_log}\n'
+        datasets.append(dataset)
+    return ConcatDataset(datasets), dataset_log
+
+
+def _split_option(value: str | Sequence[str], flag: str) -> list[str]:
+    items = value.split('-') if isinstance(value, str) else [str(v) for v in value]
+    if not items or any(item == '' for item in items):
+        raise ValueError(f'{flag} {value!r}: expected names joined by "-", e.g. MJ-ST')
+    return items
+
+
+def _parse_ratio(value: Any, flag: str) -> float:
+    try:
+        ratio = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f'{flag}: {value!r} is not a number') from None
+    if not ratio > 0:
+        raise ValueError(f'{flag}: {value!r} must be greater than 0')
+    return ratio
+
+
+class Batch_Balanced_Dataset:
+    """Upstream's batch-balanced training data: each batch holds a fixed share of every
+    dataset named in opt.select_data.
+
+    opt.select_data and opt.batch_ratio are '-'-joined strings or lists (train.py splits them).
+    For each name the datasets under opt.train_data whose path contains it are concatenated,
+    cut to the first ``int(len * opt.total_data_usage_ratio)`` samples and loaded with batch size
+    ``max(round(opt.batch_size * ratio), 1)`` (shuffled, AlignCollate, opt.workers workers).
+    The log goes to stdout and is appended to ``./saved_models/{opt.exp_name}/log_dataset.txt``.
+    As upstream, opt.batch_size is set to the total batch size.
+
+    Raises ValueError when the numbers of names and ratios differ, a ratio is not a positive
+    number, or a name selects no sample.
+    """
+
+    def __init__(self, opt: argparse.Namespace):
+        select_data = _split_option(opt.select_data, '--select_data')
+        batch_ratio = _split_option(opt.batch_ratio, '--batch_ratio')
+        if len(select_data) != len(batch_ratio):
+            raise ValueError(f'--select_data names {len(select_data)} datasets ({select_data}) but '
+                             f'--batch_ratio gives {len(batch_ratio)} ratios ({batch_ratio}); '
+                             'give one ratio per dataset')
+        ratios = [_parse_ratio(r, '--batch_ratio') for r in batch_ratio]
+        usage_ratio = _parse_ratio(opt.total_data_usage_ratio, '--total_data_usage_ratio')
+
+        log_dir = f'./saved_models/{opt.exp_name}'
+        os.makedirs(log_dir, exist_ok=True)
+        collate = AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD)
+        workers = int(opt.workers)
+        self.data_loader_list: list[DataLoader] = []
+        self.dataloader_iter_list: list = []
+        batch_sizes: list[int] = []
+        with open(f'{log_dir}/log_dataset.txt', 'a', encoding='utf-8') as log:
+            def emit(text: str) -> None:
+                print(text)
+                log.write(text + '\n')
+
+            emit(DASHED_LINE)
+            emit(f'dataset_root: {opt.train_data}\nopt.select_data: {select_data}\n'
+                 f'opt.batch_ratio: {batch_ratio}')
+            for name, ratio in zip(select_data, ratios):
+                batch_size = max(round(opt.batch_size * ratio), 1)
+                emit(DASHED_LINE)
+                dataset, dataset_log = hierarchical_dataset(opt.train_data, opt, [name])
+                log.write(dataset_log)
+                total = len(dataset)
+                dataset = Subset(dataset, range(int(total * usage_ratio)))
+                emit(f'num total samples of {name}: {total} x {opt.total_data_usage_ratio} '
+                     f'(total_data_usage_ratio) = {len(dataset)}\n'
+                     f'num samples of {name} per batch: {opt.batch_size} x {ratio} '
+                     f'(batch_ratio) = {batch_size}')
+                if len(dataset) == 0:
+                    raise ValueError(f'--select_data {name!r} under {opt.train_data} leaves no sample '
+                                     '(check --character, --batch_max_length and '
+                                     '--total_data_usage_ratio, or use --data_filtering_off)')
+                loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
+                                    collate_fn=collate, pin_memory=torch.cuda.is_available(),
+                                    persistent_workers=workers > 0)
+                self.data_loader_list.append(loader)
+                self.dataloader_iter_list.append(iter(loader))
+                batch_sizes.append(batch_size)
+            total_batch_size = sum(batch_sizes)
+            emit(f'{DASHED_LINE}\nTotal_batch_size: {"+".join(map(str, batch_sizes))} = '
+                 f'{total_batch_size}\n{DASHED_LINE}')
+        self.batch_size_list = batch_sizes
+        opt.batch_size = total_batch_size
+
+    def get_batch(self) -> tuple[torch.Tensor, list[str]]:
+        """One balanced batch: the next batch of every loader, images concatenated on dim 0 and
+        labels in the same order; an exhausted loader starts a new (reshuffled) epoch."""
+        images, labels = [], []
+        for i, loader in enumerate(self.data_loader_list):
+            try:
+                batch_images, batch_labels = next(self.dataloader_iter_list[i])
+            except StopIteration:
+                self.dataloader_iter_list[i] = iter(loader)
+                batch_images, batch_labels = next(self.dataloader_iter_list[i])
+            images.append(batch_images)
+            labels += batch_labels
+        return torch.cat(images, 0), labels

@@ -1,0 +1,391 @@
+"""dataset.py: LMDB / folder datasets, collation numerics and batch-balanced loading, on real
+LMDBs holding images rendered with a real Korean font."""
+import argparse
+import io
+import logging
+import math
+import os
+import pickle
+import re
+import sys
+import unicodedata
+
+import lmdb
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from create_lmdb_dataset import LmdbWriter, create_dataset  # noqa: E402
+from dataset import (AlignCollate, Batch_Balanced_Dataset, LmdbDataset, RawDataset,  # noqa: E402
+                     hierarchical_dataset)
+from utils import DEFAULT_CHARACTER, SENSITIVE_CHARACTER  # noqa: E402
+
+torch.set_num_threads(1)
+FONT = ImageFont.truetype('/usr/share/fonts/truetype/nanum/NanumGothic.ttf', 22)
+
+
+def make_opt(**overrides):
+    """The options train.py / test.py hand to the datasets (upstream names and defaults)."""
+    opt = argparse.Namespace(character=DEFAULT_CHARACTER, sensitive=False, batch_max_length=25,
+                             imgH=32, imgW=100, rgb=False, PAD=False, data_filtering_off=False,
+                             workers=0, batch_size=4, select_data='/', batch_ratio='1',
+                             total_data_usage_ratio='1.0', exp_name='exp', train_data='')
+    for name, value in overrides.items():
+        setattr(opt, name, value)
+    return opt
+
+
+def render_image(text, size=(120, 36), mode='RGB'):
+    image = Image.new(mode, size, 'white')
+    ImageDraw.Draw(image).text((3, 3), text, fill='black', font=FONT)
+    return image
+
+
+def png_bytes(text, size=(120, 36)):
+    buffer = io.BytesIO()
+    render_image(text, size).save(buffer, format='PNG')
+    return buffer.getvalue()
+
+
+def build_lmdb(path, labels, broken=()):
+    """An LMDB written by the project's writer; samples whose (0-based) position is in
+    ``broken`` hold bytes that are not an image."""
+    with LmdbWriter(path) as writer:
+        for i, label in enumerate(labels):
+            writer.add(b'not an image' if i in broken else png_bytes(label or 'x'), label)
+    return str(path)
+
+
+def build_raw_lmdb(path, items):
+    """An LMDB holding exactly ``items`` (bytes -> bytes), for data no writer would produce."""
+    os.makedirs(path, exist_ok=True)
+    env = lmdb.open(str(path), map_size=16 * 1024 ** 2)
+    with env.begin(write=True) as txn:
+        for key, value in items.items():
+            txn.put(key, value)
+    env.close()
+    return str(path)
+
+
+def upstream_keeps(label, character, batch_max_length):
+    """DTRB's filter, regular expression and all; only meaningful for regex-safe alphabets."""
+    if len(label) > batch_max_length:
+        return False
+    return re.search(f'[^{character}]', label.lower()) is None
+
+
+def labels_of(dataset):
+    return [dataset[i][1] for i in range(len(dataset))]
+
+
+# ----------------------------------------------------------------------------------------------
+# LmdbDataset
+
+
+FILTER_LABELS = ['hello', 'HeLLo', 'hello!', 'a b', '가나다', 'abc가', '각', '0' * 25, '1' * 26, '',
+                 'Σ', 'x-y']
+
+
+@pytest.mark.parametrize('character', [DEFAULT_CHARACTER, DEFAULT_CHARACTER + '가나다각',
+                                       '가나다각 '])
+def test_filter_matches_upstream_for_regex_safe_alphabets(tmp_path, character):
+    root = build_lmdb(tmp_path / 'data', FILTER_LABELS)
+    dataset = LmdbDataset(root, make_opt(character=character))
+    expected = [i + 1 for i, label in enumerate(FILTER_LABELS) if upstream_keeps(label, character, 25)]
+    assert dataset.filtered_index_list == expected
+    assert dataset.nSamples == len(dataset) == len(expected)
+    assert labels_of(dataset) == [FILTER_LABELS[i - 1].lower() for i in expected]
+
+
+def test_alphabet_with_regex_metacharacters_and_hangul(tmp_path):
+    # upstream's '[^ab-]\\^가]' is a broken character class; membership must be by character
+    character = 'ab-]\\^가'
+    labels = ['a-b', ']a', '\\^', 'c', 'a_b', '가-', 'A^', 'b[']
+    dataset = LmdbDataset(build_lmdb(tmp_path / 'data', labels), make_opt(character=character))
+    assert labels_of(dataset) == ['a-b', ']a', '\\^', '가-', 'a^']
+    assert dataset.filtered_index_list == [1, 2, 3, 6, 7]
+
+
+def test_data_filtering_off_keeps_everything_and_cleans_when_read(tmp_path):
+    labels = ['Hello, World!', '1' * 30, '가나', 'ok']
+    dataset = LmdbDataset(build_lmdb(tmp_path / 'data', labels), make_opt(data_filtering_off=True))
+    assert len(dataset) == 4 and dataset.filtered_index_list == [1, 2, 3, 4]
+    assert labels_of(dataset) == ['helloworld', '1' * 30, '', 'ok']
+
+
+def test_sensitive_keeps_case_and_punctuation(tmp_path):
+    labels = ['Hello,World!', 'ABC', 'a\\b]c^d-e']
+    root = build_lmdb(tmp_path / 'data', labels)
+    dataset = LmdbDataset(root, make_opt(character=SENSITIVE_CHARACTER, sensitive=True))
+    assert labels_of(dataset) == labels
+    # the 94 characters hold no space, so upstream drops a label with one
+    spaced = LmdbDataset(build_lmdb(tmp_path / 'spaced', ['a b']),
+                         make_opt(character=SENSITIVE_CHARACTER, sensitive=True))
+    assert len(spaced) == 0
+    insensitive = LmdbDataset(root, make_opt())
+    assert labels_of(insensitive) == ['abc']
+
+
+def test_nfd_labels_are_read_as_nfc(tmp_path):
+    word = '한국어'
+    nfd = unicodedata.normalize('NFD', word)
+    assert nfd != word
+    root = build_raw_lmdb(tmp_path / 'data', {b'num-samples': b'1', b'image-000000001': png_bytes(word),
+                                              b'label-000000001': nfd.encode('utf-8')})
+    dataset = LmdbDataset(root, make_opt(character='한국어'))
+    assert len(dataset) == 1  # an NFD label would fail the filter: its jamo are not in the alphabet
+    image, label = dataset[0]
+    assert label == word and image.mode == 'L' and image.size == (120, 36)
+
+
+def test_rgb_images(tmp_path):
+    dataset = LmdbDataset(build_lmdb(tmp_path / 'data', ['abc']), make_opt(rgb=True))
+    image, _ = dataset[0]
+    assert image.mode == 'RGB'
+    assert image.tobytes() == render_image('abc').tobytes()
+
+
+def test_corrupt_image_gives_blank_image_and_dummy_label(tmp_path, caplog):
+    root = build_lmdb(tmp_path / 'data', ['good', 'bad', 'fine'], broken={1})
+    dataset = LmdbDataset(root, make_opt(imgW=64, imgH=24))
+    with caplog.at_level(logging.WARNING, logger='dataset'):
+        image, label = dataset[1]
+    assert image.size == (64, 24) and image.mode == 'L'
+    assert np.asarray(image).max() == 0
+    assert label == 'dummylabel'  # '[dummy_label]' cleaned by the alphabet, as upstream
+    assert root in caplog.text and 'image-000000002' in caplog.text
+    assert dataset[2][1] == 'fine'
+
+    sensitive = LmdbDataset(root, make_opt(character=SENSITIVE_CHARACTER, sensitive=True))
+    assert sensitive[1][1] == '[dummy_label]'
+
+
+def test_not_an_lmdb_folder_is_named(tmp_path):
+    folder = tmp_path / 'images_only'
+    folder.mkdir()
+    with pytest.raises(FileNotFoundError) as error:
+        LmdbDataset(folder, make_opt())
+    assert str(folder) in str(error.value) and 'data.mdb' in str(error.value)
+    with pytest.raises(FileNotFoundError, match='no such'):
+        LmdbDataset(tmp_path / 'absent', make_opt())
+
+
+@pytest.mark.parametrize('items, complaint', [
+    ({b'image-000000001': b'x', b'label-000000001': b'a'}, 'no num-samples'),
+    ({b'num-samples': b'many'}, "num-samples is b'many'"),
+    ({b'num-samples': b'2', b'label-000000001': b'a'}, 'label-000000002 is missing'),
+    ({b'num-samples': b'1', b'label-000000001': b'\xff\xfe'}, 'label-000000001 is not UTF-8'),
+])
+def test_malformed_lmdb_errors_name_the_folder(tmp_path, items, complaint):
+    root = build_raw_lmdb(tmp_path / 'broken', items)
+    with pytest.raises(ValueError) as error:
+        LmdbDataset(root, make_opt())
+    assert root in str(error.value) and complaint in str(error.value)
+
+
+def test_same_lmdb_opened_twice_in_one_process(tmp_path):
+    root = build_lmdb(tmp_path / 'data', ['abc', 'def'])
+    os.symlink(root, tmp_path / 'alias')
+    train = LmdbDataset(root, make_opt())
+    valid = LmdbDataset(root + '/', make_opt())
+    aliased = LmdbDataset(tmp_path / 'alias', make_opt())
+    assert labels_of(train) == labels_of(valid) == labels_of(aliased) == ['abc', 'def']
+
+
+def test_a_rebuilt_folder_is_read_afresh(tmp_path):
+    inputs = tmp_path / 'input'
+    inputs.mkdir()
+    (inputs / 'a.png').write_bytes(png_bytes('a'))
+    gt = tmp_path / 'gt.txt'
+    out = tmp_path / 'data'
+    gt.write_text('a.png\tfirst\n', encoding='utf-8')
+    create_dataset(str(inputs), str(gt), str(out), show_progress=False)
+    assert labels_of(LmdbDataset(out, make_opt())) == ['first']
+    gt.write_text('a.png\tsecond\na.png\tthird\n', encoding='utf-8')
+    create_dataset(str(inputs), str(gt), str(out), show_progress=False)
+    assert labels_of(LmdbDataset(out, make_opt())) == ['second', 'third']
+
+
+def test_dataset_pickles_without_an_open_environment(tmp_path):
+    dataset = LmdbDataset(build_lmdb(tmp_path / 'data', ['abc', 'xyz']), make_opt())
+    dataset[0]
+    state = pickle.dumps(dataset)
+    assert b'Environment' not in state
+    assert labels_of(pickle.loads(state)) == ['abc', 'xyz']
+
+
+@pytest.mark.parametrize('context', ['spawn', 'fork'])
+def test_dataloader_workers(tmp_path, context):
+    labels = ['a1', 'b2', 'c3', 'd4', 'e5']
+    dataset = LmdbDataset(build_lmdb(tmp_path / 'data', labels), make_opt())
+    dataset[0]  # the parent process has the environment open before the worker starts
+    loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=1,
+                                         multiprocessing_context=context, collate_fn=AlignCollate())
+    seen = []
+    for images, batch_labels in loader:
+        assert images.shape[1:] == (1, 32, 100)
+        seen += batch_labels
+    assert seen == labels
+
+
+# ----------------------------------------------------------------------------------------------
+# hierarchical_dataset and Batch_Balanced_Dataset
+
+
+@pytest.fixture
+def training_root(tmp_path):
+    root = tmp_path / 'training'
+    build_lmdb(root / 'MJ' / 'MJ_train', ['mj1', 'mj2', 'mj3', 'mj4'])
+    build_lmdb(root / 'MJ' / 'MJ_valid', ['mj5', 'mj6'])
+    build_lmdb(root / 'ST', ['st1', 'st2', 'st3', 'st4'])
+    return str(root)
+
+
+def test_hierarchical_selection_by_substring(training_root, capsys):
+    dataset, log = hierarchical_dataset(training_root, make_opt(), select_data=['MJ'])
+    assert log == (f'dataset_root:    {training_root}\t dataset: MJ\n'
+                   'sub-directory:\t/MJ/MJ_train\t num samples: 4\n'
+                   'sub-directory:\t/MJ/MJ_valid\t num samples: 2\n')
+    assert capsys.readouterr().out == log
+    assert labels_of(dataset) == ['mj1', 'mj2', 'mj3', 'mj4', 'mj5', 'mj6']
+
+    everything, log = hierarchical_dataset(training_root, make_opt())
+    assert len(everything) == 10 and log.count('sub-directory:') == 3
+    assert len(hierarchical_dataset(training_root, make_opt(), ['valid', 'ST'])[0]) == 6
+
+
+def test_hierarchical_leaf_root_and_nothing_found(training_root):
+    leaf = os.path.join(training_root, 'ST')
+    dataset, log = hierarchical_dataset(leaf, make_opt())
+    assert len(dataset) == 4 and 'sub-directory:\t/.\t num samples: 4' in log
+    with pytest.raises(ValueError) as error:
+        hierarchical_dataset(training_root, make_opt(), ['SynthText'])
+    assert training_root in str(error.value) and 'SynthText' in str(error.value)
+
+
+def test_batch_balanced_dataset(training_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    opt = make_opt(train_data=training_root, select_data=['MJ', 'ST'], batch_ratio=['0.5', '0.5'])
+    balanced = Batch_Balanced_Dataset(opt)
+    assert opt.batch_size == 4
+    seen_mj = set()
+    for _ in range(5):  # more batches than MJ (6 samples, 2 a batch) has: its loader restarts
+        images, labels = balanced.get_batch()
+        assert images.shape == (4, 1, 32, 100)
+        assert [label[:2] for label in labels] == ['mj', 'mj', 'st', 'st']
+        seen_mj.update(labels[:2])
+    assert seen_mj == {'mj1', 'mj2', 'mj3', 'mj4', 'mj5', 'mj6'}
+
+    log = (tmp_path / 'saved_models' / 'exp' / 'log_dataset.txt').read_text(encoding='utf-8')
+    dashes = '-' * 80
+    assert log == (f'{dashes}\n'
+                   f'dataset_root: {training_root}\n'
+                   "opt.select_data: ['MJ', 'ST']\n"
+                   "opt.batch_ratio: ['0.5', '0.5']\n"
+                   f'{dashes}\n'
+                   f'dataset_root:    {training_root}\t dataset: MJ\n'
+                   'sub-directory:\t/MJ/MJ_train\t num samples: 4\n'
+                   'sub-directory:\t/MJ/MJ_valid\t num samples: 2\n'
+                   'num total samples of MJ: 6 x 1.0 (total_data_usage_ratio) = 6\n'
+                   'num samples of MJ per batch: 4 x 0.5 (batch_ratio) = 2\n'
+                   f'{dashes}\n'
+                   f'dataset_root:    {training_root}\t dataset: ST\n'
+                   'sub-directory:\t/ST\t num samples: 4\n'
+                   'num total samples of ST: 4 x 1.0 (total_data_usage_ratio) = 4\n'
+                   'num samples of ST per batch: 4 x 0.5 (batch_ratio) = 2\n'
+                   f'{dashes}\n'
+                   'Total_batch_size: 2+2 = 4\n'
+                   f'{dashes}\n')
+
+
+def test_batch_ratio_usage_ratio_and_strings(training_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    opt = make_opt(train_data=training_root, select_data='MJ-ST', batch_ratio='1-0.1',
+                   batch_size=4, total_data_usage_ratio='0.5')
+    balanced = Batch_Balanced_Dataset(opt)
+    assert balanced.batch_size_list == [4, 1] and opt.batch_size == 5
+    for _ in range(4):
+        _, labels = balanced.get_batch()
+        # only the first int(6 * 0.5) = 3 MJ and int(4 * 0.5) = 2 ST samples are used
+        assert sorted(labels[:3]) == ['mj1', 'mj2', 'mj3']
+        assert len(labels) == 4 and labels[3] in {'st1', 'st2'}
+    log = (tmp_path / 'saved_models' / 'exp' / 'log_dataset.txt').read_text(encoding='utf-8')
+    assert 'num total samples of MJ: 6 x 0.5 (total_data_usage_ratio) = 3' in log
+    assert 'num samples of ST per batch: 4 x 0.1 (batch_ratio) = 1' in log
+    assert 'Total_batch_size: 4+1 = 5' in log
+
+
+def test_batch_balanced_mismatched_names_and_ratios(training_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    opt = make_opt(train_data=training_root, select_data='MJ-ST', batch_ratio='1.0')
+    with pytest.raises(ValueError, match=r"2 datasets .*1 ratios"):
+        Batch_Balanced_Dataset(opt)
+
+
+# ----------------------------------------------------------------------------------------------
+# AlignCollate numerics
+
+
+def expected_tensor(image, imgH, imgW, pad):
+    """The contract's formula in plain numpy: resize (bicubic), bytes / 255, (x - 0.5) / 0.5,
+    and with PAD a width of min(ceil(imgH * w / h), imgW) padded by repeating the last column."""
+    width, height = image.size
+    new_width = min(math.ceil(imgH * (width / height)), imgW) if pad else imgW
+    array = np.asarray(image.resize((new_width, imgH), Image.BICUBIC), dtype=np.float32) / 255
+    array = (array - np.float32(0.5)) / np.float32(0.5)
+    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+    canvas = np.empty((array.shape[0], imgH, imgW), dtype=np.float32)
+    canvas[:, :, :new_width] = array
+    canvas[:, :, new_width:] = array[:, :, -1:]
+    return canvas, new_width
+
+
+@pytest.mark.parametrize('mode', ['L', 'RGB'])
+@pytest.mark.parametrize('pad', [False, True])
+def test_align_collate_numerics(mode, pad):
+    sizes = [(200, 40), (60, 40), (33, 64), (97, 31)]
+    images = [render_image('가나다 abc', size).convert(mode) for size in sizes]
+    tensors, labels = AlignCollate(imgH=32, imgW=100, keep_ratio_with_pad=pad)(
+        [(image, f'label{i}') for i, image in enumerate(images)])
+    channels = 3 if mode == 'RGB' else 1
+    assert tensors.shape == (4, channels, 32, 100) and tensors.dtype == torch.float32
+    assert labels == ['label0', 'label1', 'label2', 'label3']
+    widths = []
+    for i, image in enumerate(images):
+        expected, width = expected_tensor(image, 32, 100, pad)
+        widths.append(width)
+        assert np.array_equal(tensors[i].numpy(), expected)
+    if pad:
+        assert widths == [100, 48, 17, 100]
+        # padding repeats the image's last column, it is not a constant fill
+        assert torch.equal(tensors[2, :, :, 17:], tensors[2, :, :, 16:17].expand(-1, -1, 83))
+
+
+# ----------------------------------------------------------------------------------------------
+# RawDataset
+
+
+def test_raw_dataset_order_extensions_and_broken_files(tmp_path, caplog):
+    root = tmp_path / 'demo_image'
+    (root / 'sub').mkdir(parents=True)
+    for name in ['img10.png', 'img2.PNG', 'img1.jpeg', 'sub/가나.JPG']:
+        render_image(name).save(root / name, format='PNG' if 'png' in name.lower() else 'JPEG')
+    render_image('gif').save(root / 'anim.gif')
+    (root / 'notes.txt').write_text('not an image', encoding='utf-8')
+    (root / 'broken.png').write_bytes(b'\x89PNG but not really')
+
+    dataset = RawDataset(str(root), make_opt(imgW=50, imgH=20))
+    expected = [str(root / name) for name in
+                ['broken.png', 'img1.jpeg', 'img2.PNG', 'img10.png', 'sub/가나.JPG']]
+    assert dataset.image_path_list == expected and len(dataset) == 5
+    image, path = dataset[4]
+    assert path == expected[4] and image.mode == 'L' and image.size == (120, 36)
+    with caplog.at_level(logging.WARNING, logger='dataset'):
+        image, path = dataset[0]
+    assert path == expected[0] and image.size == (50, 20)
+    assert str(root / 'broken.png') in caplog.text
+    assert RawDataset(str(root), make_opt(rgb=True))[1][0].mode == 'RGB'
