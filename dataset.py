@@ -239,6 +239,15 @@ def _read_label(txn: lmdb.Transaction, root: str, index: int) -> str:
         raise ValueError(f'{root}: {key.decode()} is not UTF-8 text (byte {e.start})') from None
 
 
+def read_lmdb_labels(root: str | os.PathLike) -> list[str]:
+    """Every label of the LMDB dataset folder ``root``, in index order (label-000000001 first),
+    NFC-normalised; errors as :class:`LmdbDataset`."""
+    root = check_lmdb_folder(root)
+    with open_lmdb_readonly(root).begin(write=False) as txn:
+        count = _read_num_samples(txn, root)
+        return [_read_label(txn, root, index) for index in range(1, count + 1)]
+
+
 class LmdbDataset(Dataset):
     """One LMDB dataset folder, read as (PIL image, label) samples.
 
@@ -265,10 +274,9 @@ class LmdbDataset(Dataset):
         self.alphabet = _alphabet_of(opt)
         self._env: lmdb.Environment | None = None
         self._env_pid: int | None = None
-        with self.env.begin(write=False) as txn:
-            self.num_total = _read_num_samples(txn, self.root)
-            indices = list(range(1, self.num_total + 1))
-            labels = [_read_label(txn, self.root, index) for index in indices]
+        labels = read_lmdb_labels(self.root)
+        self.num_total = len(labels)
+        indices = list(range(1, self.num_total + 1))
         if getattr(opt, 'data_filtering_off', False):
             self.filtered_index_list = indices
             self.labels = labels
