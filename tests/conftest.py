@@ -1,0 +1,160 @@
+"""Shared fixtures: word images rendered with a real Korean font, real LMDB datasets written by
+create_lmdb_dataset's LmdbWriter, and one tiny recogniser trained once per session by the real
+train.py (used by the train, test and demo tests)."""
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import sys
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+KOREAN_FONT = '/usr/share/fonts/truetype/nanum/NanumGothic.ttf'
+
+# The architecture every script test uses: DTRB's VGG-BiLSTM-CTC at a size that trains in seconds.
+TINY_CTC = ['--Transformation', 'None', '--FeatureExtraction', 'VGG', '--SequenceModeling', 'BiLSTM',
+            '--Prediction', 'CTC', '--output_channel', '32', '--hidden_size', '32']
+
+# The session model learns these words (Hangul, mixed case, a digit and '-', which upstream's
+# regular-expression alphabet mishandled) from an alphabet file, case-sensitively.
+LEARNED_WORDS = ('가나', '다라마', 'Ab7', '바-사')
+LEARNED_ALPHABET = '가나다라마바사-AaBb7'
+
+
+@pytest.fixture(scope='session')
+def korean_font() -> ImageFont.FreeTypeFont:
+    """NanumGothic at 24 px (Debian's fonts-nanum, installed by scripts/setup.sh)."""
+    if not os.path.isfile(KOREAN_FONT):
+        raise FileNotFoundError(f'{KOREAN_FONT} is missing: install the fonts-nanum package '
+                                '(scripts/setup.sh does)')
+    return ImageFont.truetype(KOREAN_FONT, 24)
+
+
+@pytest.fixture(scope='session')
+def render_word(korean_font) -> Callable[..., bytes]:
+    """``render_word(text, fmt='PNG', size=(100, 32), mode='L')``: the encoded bytes of an image
+    of ``text`` in black on white. The same arguments always give the same bytes."""
+    def render(text: str, fmt: str = 'PNG', size: tuple[int, int] = (100, 32), mode: str = 'L') -> bytes:
+        image = Image.new(mode, size, 'white')
+        ImageDraw.Draw(image).text((4, 2), text, fill='black', font=korean_font)
+        buffer = io.BytesIO()
+        image.save(buffer, format=fmt, **({'quality': 95} if fmt == 'JPEG' else {}))
+        return buffer.getvalue()
+    return render
+
+
+@pytest.fixture(scope='session')
+def make_lmdb(render_word) -> Callable[..., str]:
+    """``make_lmdb(path, labels, image_texts=None)``: write a real LMDB dataset at ``path`` with
+    one sample per label; sample i shows ``image_texts[i]`` (default: the label itself).
+    Returns the folder as a string."""
+    from create_lmdb_dataset import LmdbWriter
+
+    def make(path, labels: Sequence[str], image_texts: Sequence[str] | None = None) -> str:
+        texts = list(labels) if image_texts is None else list(image_texts)
+        if len(texts) != len(labels):
+            raise ValueError(f'{len(labels)} labels but {len(texts)} image texts')
+        with LmdbWriter(path) as writer:
+            for text, label in zip(texts, labels):
+                writer.add(render_word(text), label)
+        return str(path)
+    return make
+
+
+@dataclass
+class LearnedModel:
+    """A model train.py trained until it reads LEARNED_WORDS (see the ``learned_model`` fixture)."""
+    workdir: str  # the folder train.py ran in
+    data_root: str  # training root holding the LMDB folder ``train``
+    lmdb: str  # the LMDB of the four words (training and validation data)
+    alphabet_file: str
+    checkpoint: str  # saved_models/{exp_name}/best_accuracy.pth, absolute
+    exp_dir: str
+    stdout: str  # everything train.py printed
+    best_accuracy: float
+    args: list  # the architecture / alphabet flags test.py and demo.py need to load it
+
+
+@pytest.fixture(scope='session')
+def learned_model(tmp_path_factory, make_lmdb) -> LearnedModel:
+    """Train the tiny CTC model on the four LEARNED_WORDS (one rendered image each) with
+    train.py's main, 200 Adam iterations, validating on the same LMDB. Seeded, single-threaded:
+    it reaches 100% by about iteration 100 for any seed tried."""
+    import train
+
+    workdir = tmp_path_factory.mktemp('learned')
+    data_root = workdir / 'data'
+    lmdb_path = make_lmdb(data_root / 'train', list(LEARNED_WORDS))
+    alphabet_file = workdir / 'alphabet.txt'
+    alphabet_file.write_text(''.join(ch + '\n' for ch in LEARNED_ALPHABET), encoding='utf-8')
+    args = TINY_CTC + ['--character', str(alphabet_file), '--sensitive']
+    argv = args + ['--train_data', str(data_root), '--valid_data', lmdb_path, '--select_data', '/',
+                   '--batch_ratio', '1', '--batch_size', '4', '--workers', '0', '--num_iter', '200',
+                   '--valInterval', '50', '--adam', '--lr', '0.005', '--num_threads', '1']
+    out = io.StringIO()
+    previous = os.getcwd()
+    os.chdir(workdir)
+    try:
+        with contextlib.redirect_stdout(out):
+            best_accuracy, _ = train.main(argv)
+    finally:
+        os.chdir(previous)
+    exp_dir = workdir / 'saved_models' / 'None-VGG-BiLSTM-CTC-Seed1111'
+    return LearnedModel(str(workdir), str(data_root), lmdb_path, str(alphabet_file),
+                        str(exp_dir / 'best_accuracy.pth'), str(exp_dir), out.getvalue(),
+                        best_accuracy, args)
+
+
+@dataclass
+class ConstantModel:
+    """A checkpoint whose every prediction step has the same logits (see ``constant_model``)."""
+    checkpoint: str
+    args: list  # architecture, --character and --batch_max_length flags for test.py / demo.py
+    probability: float  # the softmax probability of the favoured class at every step
+    num_class: int
+
+
+@pytest.fixture(scope='session')
+def constant_model(tmp_path_factory) -> Callable[..., ConstantModel]:
+    """``constant_model(prediction, character, favoured, batch_max_length=25)``: save a tiny
+    VGG-BiLSTM checkpoint whose prediction layer ignores the image (zero weights) and whose bias
+    is 5 for the class ``favoured`` (a token of the converter: a character, '[CTCblank]',
+    '[GO]' or '[s]') and 0 elsewhere. Every step then yields exactly those logits, so a test
+    knows the model's output: the favoured token at every step, with softmax probability
+    e^5 / (e^5 + num_class - 1)."""
+    import torch
+
+    import test as test_script
+    from model import Model, init_weights, save_checkpoint
+    from utils import finish_common_options, make_converter
+
+    folder = tmp_path_factory.mktemp('constant')
+
+    def make(prediction: str, character: str, favoured: str, batch_max_length: int = 25) -> ConstantModel:
+        args = list(TINY_CTC)
+        args[args.index('--Prediction') + 1] = prediction
+        args += ['--character', character, '--batch_max_length', str(batch_max_length)]
+        opt = finish_common_options(test_script.build_parser().parse_args(
+            args + ['--eval_data', 'unused', '--saved_model', 'unused']))
+        converter = make_converter(opt)
+        model = Model(opt)
+        init_weights(model)
+        layer = model.Prediction if prediction == 'CTC' else model.Prediction.generator
+        with torch.no_grad():
+            layer.weight.zero_()
+            layer.bias.zero_()
+            layer.bias[converter.character.index(favoured)] = 5.0
+        path = folder / f'{prediction}-{len(list(folder.iterdir()))}.pth'
+        save_checkpoint(model, path)
+        probability = math.exp(5.0) / (math.exp(5.0) + opt.num_class - 1)
+        return ConstantModel(str(path), args, probability, opt.num_class)
+    return make

@@ -1,0 +1,315 @@
+"""train.py end to end on tiny LMDBs of rendered Korean words: files written, the printed
+validation block and sample table, checkpoints that test.py and demo.py load, a model that
+learns, resuming, Ctrl-C, fine-tuning onto a Korean alphabet and batch-balanced data."""
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import torch
+
+import demo
+import test as test_script
+import train
+from conftest import LEARNED_WORDS, REPO, TINY_CTC
+from model import read_checkpoint
+from utils import run_script
+
+torch.set_num_threads(1)
+
+VALIDATION_BLOCK = re.compile(
+    r'^\[(\d+)/(\d+)\] Train loss: \d+\.\d{5}, Valid loss: \d+\.\d{5}, Elapsed_time: \d+\.\d{5}\n'
+    r'Current_accuracy : (\d+\.\d{3}), Current_norm_ED  : (\d+\.\d{2})\n'
+    r'Best_accuracy    : (\d+\.\d{3}), Best_norm_ED     : (\d+\.\d{2})\n'
+    r'-{80}\n'
+    r'Ground Truth              \| Prediction                \| Confidence Score & T/F\n'
+    r'-{80}\n'
+    r'((?:.* \| .* \| \d\.\d{4}\t(?:True|False)\n)+)'
+    r'-{80}$', re.MULTILINE)
+SAMPLE_ROW = re.compile(r'^(.{25,}) \| (.{25,}) \| (\d\.\d{4})\t(True|False)$')
+
+
+def validations(text):
+    """[(iteration, num_iter, current accuracy, current norm_ED, best accuracy, best norm_ED,
+    [(gt, prediction, confidence, flag)])] for every validation block in ``text``."""
+    blocks = []
+    for m in VALIDATION_BLOCK.finditer(text):
+        rows = []
+        for line in m.group(7).splitlines():
+            row = SAMPLE_ROW.match(line)
+            assert row, f'sample row {line!r} does not follow "{{gt:25s}} | {{pred:25s}} | {{conf:0.4f}}\\tT/F"'
+            gt, pred = row.group(1), row.group(2)
+            assert gt == f'{gt.rstrip():25s}' and pred == f'{pred.rstrip():25s}'
+            rows.append((gt.rstrip(), pred.rstrip(), float(row.group(3)), row.group(4)))
+        blocks.append((int(m.group(1)), int(m.group(2)), float(m.group(3)), float(m.group(4)),
+                       float(m.group(5)), float(m.group(6)), rows))
+    return blocks
+
+
+def train_argv(train_data, valid_data, *extra, arch=TINY_CTC):
+    return list(arch) + ['--train_data', str(train_data), '--valid_data', str(valid_data),
+                         '--select_data', '/', '--batch_ratio', '1', '--batch_size', '4',
+                         '--workers', '0', '--num_threads', '1', '--adam', '--lr', '0.005'] + list(extra)
+
+
+def arch_for(prediction, transformation='None'):
+    args = list(TINY_CTC)
+    args[args.index('--Prediction') + 1] = prediction
+    args[args.index('--Transformation') + 1] = transformation
+    return args
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def test_a_model_learns_korean_words_and_test_py_agrees(learned_model, tmp_path, monkeypatch, capsys):
+    exp_dir = learned_model.exp_dir
+    assert os.path.basename(exp_dir) == 'None-VGG-BiLSTM-CTC-Seed1111'  # upstream's default exp_name
+    assert sorted(os.listdir(exp_dir)) == ['best_accuracy.pth', 'best_norm_ED.pth', 'log_dataset.txt',
+                                           'log_train.txt', 'opt.txt']
+    blocks = validations(learned_model.stdout)
+    assert [b[0] for b in blocks] == [1, 50, 100, 150, 200] and all(b[1] == 200 for b in blocks)
+    last = blocks[-1]
+    assert last[2] == 100.0 and last[3] == 1.0 and last[4] == 100.0 and last[5] == 1.0
+    assert learned_model.best_accuracy == 100.0
+    assert sorted(gt for gt, *_ in last[6]) == sorted(LEARNED_WORDS)  # all 4 validation samples
+    for gt, pred, confidence, flag in last[6]:
+        assert pred == gt and flag == 'True' and 0.5 < confidence <= 1.0
+    # best values never decrease and follow the current ones
+    for previous, current in zip(blocks, blocks[1:]):
+        assert current[4] == max(previous[4], current[2])
+    with open(os.path.join(exp_dir, 'log_train.txt'), encoding='utf-8') as f:
+        assert validations(f.read()) == blocks  # the log holds exactly what was printed
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(exp_dir, 'saved_models/learned')
+    accuracy = test_script.main(learned_model.args + ['--eval_data', learned_model.lmdb, '--workers', '0',
+                                                      '--saved_model', 'saved_models/learned/best_accuracy.pth'])
+    assert accuracy == 100.0
+    assert capsys.readouterr().out.splitlines()[-1] == '100.000'
+
+
+def test_opt_txt_and_log_dataset(learned_model):
+    with open(os.path.join(learned_model.exp_dir, 'opt.txt'), encoding='utf-8') as f:
+        lines = f.read().splitlines()
+    assert lines[0] == '------------ Options -------------'
+    assert lines[-1] == '---------------------------------------'
+    options = dict(line.split(': ', 1) for line in lines[1:-1])
+    assert options['exp_name'] == 'None-VGG-BiLSTM-CTC-Seed1111'
+    assert options['character'] == '가나다라마바사-AaBb7' and options['sensitive'] == 'True'
+    assert options['num_iter'] == '200' and options['manualSeed'] == '1111'
+    assert options['select_data'] == "['/']" and options['num_class'] == '14'
+    with open(os.path.join(learned_model.exp_dir, 'log_dataset.txt'), encoding='utf-8') as f:
+        log = f.read()
+    assert f'dataset_root: {learned_model.data_root}' in log
+    assert 'Total_batch_size: 4 = 4' in log
+    assert f'dataset_root:    {learned_model.lmdb}\t dataset: /' in log  # the validation data
+
+
+def test_checkpoints_are_module_prefixed_state_dicts(learned_model):
+    for name in ('best_accuracy.pth', 'best_norm_ED.pth'):
+        raw = torch.load(os.path.join(learned_model.exp_dir, name), map_location='cpu', weights_only=True)
+        assert raw and all(key.startswith('module.') for key in raw)
+        assert raw['module.Prediction.weight'].shape == (14, 32)
+        assert 'module.SequenceModeling.0.rnn.weight_ih_l0' in raw
+
+
+def test_attn_validation_schedule_and_five_sample_table(tmp_path, monkeypatch, make_lmdb, capsys):
+    monkeypatch.chdir(tmp_path)
+    make_lmdb(tmp_path / 'data' / 'train', ['가나', '다라'])
+    valid = make_lmdb(tmp_path / 'valid', ['가나', '다라', '가다', '나라', '라가', '나나'])
+    argv = train_argv(tmp_path / 'data', valid, '--exp_name', 'attn', '--character', '가나다라',
+                      '--num_iter', '6', '--valInterval', '3', arch=arch_for('Attn'))
+    argv[argv.index('--batch_size') + 1] = '6'  # one validation batch: the table shows its first five
+    train.main(argv)
+    out = capsys.readouterr().out
+    blocks = validations(out)
+    assert [(b[0], b[1]) for b in blocks] == [(1, 6), (3, 6), (6, 6)]
+    for block in blocks:
+        rows = block[6]
+        assert len(rows) == 5  # five of the six validation samples
+        assert {gt for gt, *_ in rows} <= {'가나', '다라', '가다', '나라', '라가', '나나'}
+        for gt, pred, confidence, flag in rows:
+            assert '[s]' not in pred and '[GO]' not in pred
+            assert flag == str(pred == gt)
+            assert confidence == 0.0 if pred == '' else 0.0 < confidence <= 1.0
+    assert sorted(os.listdir('saved_models/attn')) == ['best_accuracy.pth', 'best_norm_ED.pth',
+                                                      'log_dataset.txt', 'log_train.txt', 'opt.txt']
+    assert 'end the training' in out
+
+
+def test_tps_checkpoint_loads_in_test_and_demo(tmp_path, monkeypatch, make_lmdb, render_word, capsys):
+    monkeypatch.chdir(tmp_path)
+    lmdb_path = make_lmdb(tmp_path / 'data' / 'train', ['가나', '다라'])
+    arch = arch_for('CTC', transformation='TPS')
+    train.main(train_argv(tmp_path / 'data', lmdb_path, '--character', '가나다라', '--num_iter', '2',
+                          '--valInterval', '1', arch=arch))
+    checkpoint = 'saved_models/TPS-VGG-BiLSTM-CTC-Seed1111/best_accuracy.pth'
+    keys = read_checkpoint(checkpoint)
+    assert 'Transformation.GridGenerator.P_hat' in keys and 'Transformation.LocalizationNetwork.localization_fc2.bias' in keys
+    capsys.readouterr()
+    accuracy = test_script.main(arch + ['--character', '가나다라', '--eval_data', lmdb_path,
+                                        '--saved_model', checkpoint, '--workers', '0'])
+    assert capsys.readouterr().out.splitlines()[-1] == f'{accuracy:0.3f}'
+    os.mkdir('images')
+    with open('images/가나.png', 'wb') as f:
+        f.write(render_word('가나'))
+    results = demo.main(arch + ['--character', '가나다라', '--image_folder', 'images',
+                                '--saved_model', checkpoint, '--workers', '0'])
+    assert [path for path, _, _ in results] == [os.path.join('images', '가나.png')]
+
+
+def test_resume_from_iter_checkpoint(learned_model, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(learned_model.checkpoint, 'iter_30.pth')
+    argv = train_argv(learned_model.data_root, learned_model.lmdb, '--exp_name', 'resumed',
+                      '--saved_model', 'iter_30.pth', '--num_iter', '32', '--valInterval', '1',
+                      '--lr', '0.0001', arch=learned_model.args)
+    train.main(argv)
+    out = capsys.readouterr().out
+    assert 'continue to train, start_iter: 30' in out
+    blocks = validations(out)
+    assert [(b[0], b[1]) for b in blocks] == [(31, 32), (32, 32)]
+    assert blocks[0][2] == 100.0  # the loaded weights, not a fresh model
+
+
+def _read_lines(stream, lines):
+    for line in iter(stream.readline, ''):
+        lines.put(line)
+    lines.put(None)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(learned_model, tmp_path, monkeypatch, capsys):
+    """A real ``python train.py`` with a DataLoader worker, interrupted like a terminal's Ctrl-C
+    (SIGINT to the whole process group)."""
+    argv = train_argv(learned_model.data_root, learned_model.lmdb, '--exp_name', 'ctrlc',
+                      '--num_iter', '100000', '--valInterval', '100000', '--workers', '1',
+                      arch=learned_model.args)
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    proc = subprocess.Popen([sys.executable, os.path.join(REPO, 'train.py')] + argv, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True).start()
+    output = []
+    deadline = time.monotonic() + 60
+    try:
+        # wait until the first validation's table has been printed: training is under way
+        while not re.search(r'\[1/100000\][^$]*?Ground Truth.*?\n-{80}\n(?:.*\n)*?-{80}\n',
+                            ''.join(output), re.DOTALL):
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            assert line is not None, 'train.py ended early:\n' + ''.join(output)
+            output.append(line)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        returncode = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    while (line := lines.get(timeout=10)) is not None:
+        output.append(line)
+    text = ''.join(output)
+    assert returncode == 130, text
+    m = re.search(r'interrupted at iteration (\d+); the model is saved in (\S+)\.\n'
+                  r'Resume with the same command plus --saved_model (\S+)\n', text)
+    assert m, text
+    iteration, saved = int(m.group(1)), m.group(2)
+    assert iteration >= 1 and saved == m.group(3) == f'./saved_models/ctrlc/iter_{iteration}.pth'
+    assert 'Traceback' not in text
+    assert sorted(os.listdir(tmp_path / 'saved_models' / 'ctrlc')) == sorted(
+        ['best_accuracy.pth', 'best_norm_ED.pth', 'log_dataset.txt', 'log_train.txt', 'opt.txt',
+         f'iter_{iteration}.pth'])  # no temporary file left behind
+
+    monkeypatch.chdir(tmp_path)
+    resume = [a for a in argv if a != '100000'] + ['--saved_model', saved]
+    resume[resume.index('--num_iter') + 1:resume.index('--num_iter') + 1] = [str(iteration + 1)]
+    resume[resume.index('--valInterval') + 1:resume.index('--valInterval') + 1] = ['1']
+    resume[resume.index('--workers') + 1] = '0'
+    train.main(resume)
+    out = capsys.readouterr().out
+    assert f'continue to train, start_iter: {iteration}' in out
+    assert [b[0] for b in validations(out)] == [iteration + 1]
+
+
+def test_finetune_onto_a_korean_alphabet(tmp_path, monkeypatch, make_lmdb, capsys):
+    monkeypatch.chdir(tmp_path)
+    english = make_lmdb(tmp_path / 'en' / 'train', ['ab12', 'cd34'])
+    train.main(train_argv(tmp_path / 'en', english, '--exp_name', 'english', '--num_iter', '1'))
+    english_model = 'saved_models/english/best_accuracy.pth'
+    korean = make_lmdb(tmp_path / 'ko' / 'train', ['가나', '다라'])
+    alphabet = tmp_path / 'ko.txt'
+    alphabet.write_text('가\n나\n다\n라\n', encoding='utf-8')
+    base = train_argv(tmp_path / 'ko', korean, '--character', str(alphabet), '--num_iter', '1',
+                      '--saved_model', english_model)
+    capsys.readouterr()
+
+    with pytest.raises(SystemExit) as info:
+        run_script(train.main, base + ['--exp_name', 'strict'])
+    message = str(info.value.code)
+    assert english_model in message and '37' in message and ' 5' in message
+    assert 'Prediction.weight' in message
+
+    # with --lr 0 the step changes nothing, so the saved model shows exactly what was loaded
+    train.main(base + ['--exp_name', 'finetuned', '--FT', '--lr', '0'])
+    out = capsys.readouterr().out
+    source, tuned = read_checkpoint(english_model), read_checkpoint('saved_models/finetuned/best_accuracy.pth')
+    assert f'Loaded {len(source) - 2} tensors from {english_model}' in out
+    assert re.search(r'Prediction\.weight: shape \[37, 32\] in the checkpoint vs \[5, 32\] in the model', out)
+    assert re.search(r'Prediction\.bias: shape \[37\] in the checkpoint vs \[5\] in the model', out)
+    assert tuned['Prediction.weight'].shape == (5, 32)
+    for key, tensor in source.items():
+        if key.startswith('Prediction.') or 'running_' in key or 'num_batches' in key:
+            continue  # BatchNorm statistics move in every training forward pass
+        assert torch.equal(tensor, tuned[key]), key
+
+
+def test_baidu_ctc_without_the_binding_fails_clearly(tmp_path, monkeypatch, make_lmdb):
+    monkeypatch.chdir(tmp_path)
+    lmdb_path = make_lmdb(tmp_path / 'data' / 'train', ['ab'])
+    with pytest.raises(SystemExit) as info:
+        train.main(train_argv(tmp_path / 'data', lmdb_path, '--baiduCTC', '--num_iter', '1'))
+    assert 'warpctc_pytorch' in str(info.value.code) and '--baiduCTC' in str(info.value.code)
+
+
+def test_select_data_and_batch_ratio_with_two_datasets_and_a_worker(tmp_path, monkeypatch, make_lmdb, capsys):
+    monkeypatch.chdir(tmp_path)
+    make_lmdb(tmp_path / 'data' / 'MJ' / 'train', ['가나', '다라', '나라'])
+    make_lmdb(tmp_path / 'data' / 'ST', ['라가', '가다'])
+    make_lmdb(tmp_path / 'data' / 'other', ['나나'])  # not selected
+    valid = make_lmdb(tmp_path / 'valid', ['가나'])
+    argv = train_argv(tmp_path / 'data', valid, '--exp_name', 'balanced', '--character', '가나다라',
+                      '--num_iter', '3', '--valInterval', '3', '--workers', '1')
+    argv[argv.index('--select_data') + 1] = 'MJ-ST'
+    argv[argv.index('--batch_ratio') + 1] = '0.75-0.25'
+    train.main(argv)
+    out = capsys.readouterr().out
+    with open('saved_models/balanced/log_dataset.txt', encoding='utf-8') as f:
+        log = f.read()
+    assert "opt.select_data: ['MJ', 'ST']" in log and "opt.batch_ratio: ['0.75', '0.25']" in log
+    assert 'sub-directory:\t/MJ/train\t num samples: 3' in log
+    assert 'sub-directory:\t/ST\t num samples: 2' in log
+    assert 'other' not in log
+    assert 'Total_batch_size: 3+1 = 4' in log
+    assert [b[0] for b in validations(out)] == [1, 3]
+
+
+def test_bad_input_is_one_line_from_the_command_line(tmp_path):
+    """``python train.py`` from the repo root: --help works, and a missing dataset is reported
+    in one line naming it, not a traceback."""
+    help_run = subprocess.run([sys.executable, 'train.py', '--help'], cwd=REPO, capture_output=True,
+                              text=True, timeout=60)
+    assert help_run.returncode == 0
+    for flag in ('--train_data', '--valid_data', '--select_data', '--batch_ratio', '--FT', '--adam',
+                 '--baiduCTC', '--valInterval', '--num_iter', '--manualSeed', '--exp_name'):
+        assert flag in help_run.stdout
+    missing = tmp_path / 'nowhere'
+    run = subprocess.run([sys.executable, os.path.join(REPO, 'train.py')] + train_argv(missing, missing),
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert 'Traceback' not in run.stderr and str(missing) in run.stderr
