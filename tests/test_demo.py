@@ -1,0 +1,119 @@
+"""demo.py: the printed table and ./log_demo_result.txt, which files are read and in what
+order, Hangul file names, and predictions that are empty or lack [s]."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import demo
+from conftest import REPO
+
+torch.set_num_threads(1)
+
+DASHED = '-' * 80
+HEAD = f'{"image_path":25s}\t{"predicted_labels":25s}\tconfidence score'
+
+
+def table(rows, batch_size):
+    """The text demo.py prints for ``rows`` of (path, prediction, confidence), batch by batch."""
+    out = []
+    for start in range(0, len(rows), batch_size):
+        out += [DASHED, HEAD, DASHED]
+        out += [f'{path:25s}\t{pred:25s}\t{conf:0.4f}' for path, pred, conf in rows[start:start + batch_size]]
+    return '\n'.join(out) + '\n'
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'wb') as f:
+        f.write(data)
+
+
+@pytest.fixture
+def image_folder(tmp_path, monkeypatch, render_word):
+    """demo_images/ with PNG and JPEG files of the learned words under mixed-case extensions,
+    a Hangul file name, a sub-folder, and files that are not images of the three types.
+    Returns the image paths in the order demo.py must read them, with their words."""
+    monkeypatch.chdir(tmp_path)
+    files = {
+        'demo_images/word10.png': render_word('가나'),
+        'demo_images/word2.PNG': render_word('다라마'),
+        'demo_images/sub/Ab7.Jpg': render_word('Ab7', fmt='JPEG'),
+        'demo_images/바사.png': render_word('바-사'),
+        'demo_images/sub/x.jpeg': render_word('가나', fmt='JPEG'),
+        'demo_images/notes.txt': b'not an image',
+        'demo_images/word1.gif': render_word('가나', fmt='GIF'),
+    }
+    for path, data in files.items():
+        write(path, data)
+    # natural order of the full path: sub/ sorts before word..., word2 before word10
+    return [(os.path.join('demo_images', 'sub', 'Ab7.Jpg'), 'Ab7'), (os.path.join('demo_images', 'sub', 'x.jpeg'), '가나'),
+            (os.path.join('demo_images', 'word2.PNG'), '다라마'), (os.path.join('demo_images', 'word10.png'), '가나'),
+            (os.path.join('demo_images', '바사.png'), '바-사')]
+
+
+def test_table_order_and_log(learned_model, image_folder, capsys):
+    argv = learned_model.args + ['--image_folder', 'demo_images', '--saved_model', learned_model.checkpoint,
+                                 '--workers', '0', '--batch_size', '3']
+    results = demo.main(argv)
+    out = capsys.readouterr().out
+    assert [path for path, _, _ in results] == [path for path, _ in image_folder]
+    for (path, pred, conf), (_, word) in zip(results, image_folder):
+        if path.lower().endswith('.png'):  # the exact images it was trained on
+            assert pred == word and 0.5 < conf <= 1.0
+    printed = table(results, batch_size=3)
+    assert out.endswith(printed)  # two batches, each with its own header
+    assert out.count(HEAD) == 2
+    with open('log_demo_result.txt', encoding='utf-8') as f:
+        assert f.read() == printed
+    demo.main(argv)  # a second run appends
+    with open('log_demo_result.txt', encoding='utf-8') as f:
+        assert f.read() == printed * 2
+
+
+@pytest.mark.parametrize('prediction, token', [('CTC', '[CTCblank]'), ('Attn', '[s]')])
+def test_empty_prediction_prints_confidence_zero(constant_model, image_folder, capsys, prediction, token):
+    model = constant_model(prediction, '가나다', token)
+    results = demo.main(model.args + ['--image_folder', 'demo_images', '--saved_model', model.checkpoint,
+                                      '--workers', '0'])
+    assert results == [(path, '', 0.0) for path, _ in image_folder]
+    assert capsys.readouterr().out.endswith(table(results, batch_size=192))
+
+
+def test_attn_prediction_without_eos_is_printed_whole(constant_model, image_folder, capsys):
+    model = constant_model('Attn', '가나다', '나', batch_max_length=4)
+    results = demo.main(model.args + ['--image_folder', 'demo_images', '--saved_model', model.checkpoint,
+                                      '--workers', '0', '--PAD'])
+    for path, pred, conf in results:
+        assert pred == '나' * 5 and conf == pytest.approx(model.probability ** 5, rel=1e-4)
+    assert f'{"나" * 5:25s}\t{model.probability ** 5:0.4f}' in capsys.readouterr().out
+
+
+def test_command_line_with_a_worker(learned_model, image_folder):
+    """``python demo.py`` as a user runs it, with a DataLoader worker process."""
+    argv = learned_model.args + ['--image_folder', 'demo_images', '--saved_model', learned_model.checkpoint,
+                                 '--workers', '1']
+    run = subprocess.run([sys.executable, os.path.join(REPO, 'demo.py')] + argv, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    start = lines.index(DASHED)
+    assert lines[start:start + 3] == [DASHED, HEAD, DASHED]
+    rows = [line.split('\t') for line in lines[start + 3:]]
+    assert [row[0].rstrip() for row in rows] == [path for path, _ in image_folder]
+    for row, (path, word) in zip(rows, image_folder):
+        assert len(row) == 3 and len(row[0]) >= 25 and len(row[1]) >= 25 and len(row[2]) == 6
+        if path.endswith('.png'):
+            assert row[1].rstrip() == word
+    with open('log_demo_result.txt', encoding='utf-8') as f:
+        assert f.read() == '\n'.join(lines[start:]) + '\n'
+
+
+def test_missing_folder_is_one_line(learned_model, tmp_path):
+    run = subprocess.run([sys.executable, os.path.join(REPO, 'demo.py')] + learned_model.args +
+                         ['--image_folder', 'nowhere', '--saved_model', learned_model.checkpoint],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and 'Traceback' not in run.stderr
+    assert 'nowhere' in run.stderr

@@ -1,0 +1,254 @@
+"""test.py: the printed accuracy, ./result/{exp_name}/ and its logs, accuracy / norm_ED /
+confidence per the contract (checked against a reimplementation, with models whose outputs are
+known), the --data_filtering_off and --sensitive rules and --benchmark_all_eval."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import test as test_script
+from conftest import LEARNED_WORDS, REPO
+from model import Model
+from utils import AttnLabelConverter, CTCLabelConverter, finish_common_options, make_converter, run_script
+
+torch.set_num_threads(1)
+
+VGG_STEPS = 24  # CTC time steps of the VGG extractor at imgW 100 (contract section 5)
+
+
+# ------------------------------------------------------------------------------------------
+# the contract's metrics, written out independently
+
+
+def levenshtein(a, b):
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
+def reference_scores(pairs, batch_max_length=25, sensitive_and_filtering_off=False):
+    """(accuracy %, norm_ED) of (label, prediction) pairs as contract section 8 defines them."""
+    correct, ned = 0, 0.0
+    for gt, pred in pairs:
+        if sensitive_and_filtering_off:
+            gt = ''.join(c for c in gt.lower() if c in '0123456789abcdefghijklmnopqrstuvwxyz')
+            pred = ''.join(c for c in pred.lower() if c in '0123456789abcdefghijklmnopqrstuvwxyz')
+        correct += pred == gt and len(gt) <= batch_max_length
+        if gt and pred:
+            ned += 1 - levenshtein(gt, pred) / max(len(gt), len(pred))
+    return 100.0 * correct / len(pairs), ned / len(pairs)
+
+
+def evaluate(argv):
+    """What test.py computes for ``argv``, through its own functions, as validation()'s tuple."""
+    opt = finish_common_options(test_script.build_parser().parse_args(argv))
+    opt.num_gpu = 0
+    device = torch.device('cpu')
+    converter = make_converter(opt)
+    model = test_script.load_model_for_inference(opt, device)
+    _, _, loader = test_script.make_eval_loader(opt.eval_data, opt, opt.batch_size)
+    with torch.no_grad():
+        return test_script.validation(model, test_script.make_criterion(opt, device), loader, converter, opt)
+
+
+def eval_argv(args, eval_data, checkpoint, *extra):
+    return list(args) + ['--eval_data', str(eval_data), '--saved_model', str(checkpoint),
+                         '--workers', '0', '--batch_size', '4'] + list(extra)
+
+
+# ------------------------------------------------------------------------------------------
+# metrics with models whose outputs are known
+
+
+def test_ctc_accuracy_norm_ed_and_confidence(tmp_path, monkeypatch, make_lmdb, constant_model, capsys):
+    monkeypatch.chdir(tmp_path)
+    model = constant_model('CTC', 'xyz가', 'x')  # reads 'x' in every image
+    labels = ['x', 'xy', 'y', '가', 'xx', '']
+    argv = eval_argv(model.args, make_lmdb(tmp_path / 'eval', labels), model.checkpoint)
+    _, accuracy, norm_ED, preds, confidences, last_labels, _, count = evaluate(argv)
+    expected_accuracy, expected_ned = reference_scores([(gt, 'x') for gt in labels])
+    assert count == 6 and last_labels == ['xx', '']  # two batches: 4 + 2
+    assert accuracy == pytest.approx(expected_accuracy) and norm_ED == pytest.approx(expected_ned)
+    assert preds == ['x', 'x']
+    assert confidences == pytest.approx([model.probability ** VGG_STEPS] * 2, rel=1e-4)
+    capsys.readouterr()
+    assert test_script.main(argv) == pytest.approx(expected_accuracy)
+    assert capsys.readouterr().out.splitlines()[-1] == f'{expected_accuracy:0.3f}' == '16.667'
+
+
+def test_attn_prediction_without_eos_is_kept_whole(tmp_path, make_lmdb, constant_model):
+    model = constant_model('Attn', 'xyz', 'x', batch_max_length=3)  # 'x' at all 4 steps, never [s]
+    labels = ['xxx', 'xx', 'x']
+    argv = eval_argv(model.args, make_lmdb(tmp_path / 'eval', labels), model.checkpoint)
+    _, accuracy, norm_ED, preds, confidences, _, _, _ = evaluate(argv)
+    assert preds == ['xxxx'] * 3  # upstream cut the last character and scored 'xxx' correct
+    assert (accuracy, norm_ED) == pytest.approx(reference_scores([(gt, 'xxxx') for gt in labels]))
+    assert accuracy == 0.0
+    assert confidences == pytest.approx([model.probability ** 4] * 3, rel=1e-4)
+
+
+@pytest.mark.parametrize('prediction, blank', [('CTC', '[CTCblank]'), ('Attn', '[s]')])
+def test_empty_prediction_has_confidence_zero(tmp_path, make_lmdb, constant_model, prediction, blank):
+    model = constant_model(prediction, 'xyz', blank)
+    labels = ['', 'x', 'xy']
+    argv = eval_argv(model.args, make_lmdb(tmp_path / 'eval', labels), model.checkpoint)
+    _, accuracy, norm_ED, preds, confidences, _, _, _ = evaluate(argv)
+    assert preds == ['', '', ''] and confidences == [0.0, 0.0, 0.0]
+    assert (accuracy, norm_ED) == pytest.approx(reference_scores([(gt, '') for gt in labels]))
+
+
+def softmax_max(logits):
+    return torch.tensor(logits, dtype=torch.float).softmax(-1).max(-1).values
+
+
+def test_decode_predictions_confidence_is_the_product_before_eos():
+    opt = type('Opt', (), {'Prediction': 'Attn'})()
+    converter = AttnLabelConverter('ab')  # [GO]=0 [s]=1 a=2 b=3
+    steps = [[0, 0, 3, 1], [0, 1, 0, 4], [0, 6, 1, 1], [0, 1, 3, 0], [0, 0, 5, 0]]  # a b [s] b [s]
+    preds = torch.tensor([steps, [steps[2]] * 5], dtype=torch.float)
+    first, second = test_script.decode_predictions(preds, converter, opt)
+    assert first.text == 'ab' and second.text == ''
+    expected = softmax_max(steps[:2]).prod().item()
+    assert first.confidence == pytest.approx(expected) and second.confidence == 0.0
+
+    opt.Prediction = 'CTC'
+    converter = CTCLabelConverter('ab')  # blank=0 a=1 b=2
+    steps = [[0, 4, 0], [0, 3, 0], [2, 0, 0], [0, 5, 1], [0, 0, 2]]  # a a - a b
+    (prediction,) = test_script.decode_predictions(torch.tensor([steps], dtype=torch.float), converter, opt)
+    assert prediction.text == 'aab'
+    assert prediction.confidence == pytest.approx(softmax_max(steps).prod().item())
+
+
+# ------------------------------------------------------------------------------------------
+# the learned model: files, filtering rules, benchmarks
+
+
+def test_result_folder_checkpoint_copy_and_appended_log(learned_model, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    os.makedirs('saved_models/korean')
+    shutil.copy(learned_model.checkpoint, 'saved_models/korean/best_accuracy.pth')
+    argv = eval_argv(learned_model.args, learned_model.lmdb, 'saved_models/korean/best_accuracy.pth')
+    for _ in range(2):
+        assert test_script.main(argv) == 100.0
+    assert capsys.readouterr().out.splitlines()[-1] == '100.000'
+    result = 'result/korean_best_accuracy.pth'
+    assert sorted(os.listdir(result)) == ['best_accuracy.pth', 'log_evaluation.txt']
+    with open(f'{result}/best_accuracy.pth', 'rb') as copy, open(learned_model.checkpoint, 'rb') as original:
+        assert copy.read() == original.read()
+    with open(f'{result}/log_evaluation.txt', encoding='utf-8') as f:
+        entry = (f'dataset_root:    {learned_model.lmdb}\t dataset: /\n'
+                 'sub-directory:\t/.\t num samples: 4\n100.000\n')
+        assert f.read() == entry * 2
+
+    os.makedirs('runs/a/b')
+    shutil.copy(learned_model.checkpoint, 'runs/a/b/model.pth')
+    test_script.main(eval_argv(learned_model.args, learned_model.lmdb, 'runs/a/b/model.pth'))
+    assert os.path.isfile('result/a_b_model.pth/model.pth')
+
+
+def without_sensitive(args):
+    return [a for a in args if a != '--sensitive']
+
+
+def test_data_filtering_off_counts_a_too_long_label_as_a_miss(learned_model, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = without_sensitive(learned_model.args)
+    argv = eval_argv(args, learned_model.lmdb, learned_model.checkpoint, '--batch_max_length', '2')
+    assert test_script.main(argv) == 100.0  # only '가나' fits in 2 characters
+    assert 'num samples: 1' in capsys.readouterr().out
+    _, accuracy, _, preds, _, labels, _, count = evaluate(argv + ['--data_filtering_off'])
+    assert count == 4
+    assert preds == list(LEARNED_WORDS)  # every word read right, but only '가나' fits
+    assert labels == ['가나', '다라마', 'ab7', '바-사']  # lower-cased: no --sensitive
+    assert accuracy == pytest.approx(reference_scores(list(zip(labels, preds)), batch_max_length=2)[0]) == 25.0
+
+
+def test_sensitive_with_filtering_off_compares_lower_case_alphanumerics(learned_model, tmp_path, make_lmdb, capsys):
+    images = ['Ab7', 'Ab7', '가나', 'Ab7']
+    labels = ['aB7', 'Ab7', '다라마', 'Ab']
+    lmdb_path = make_lmdb(tmp_path / 'eval', labels, image_texts=images)
+    argv = eval_argv(learned_model.args, lmdb_path, learned_model.checkpoint)
+    assert '--sensitive' in argv
+    _, accuracy, norm_ED, preds, _, _, _, _ = evaluate(argv)
+    assert preds == images
+    assert (accuracy, norm_ED) == pytest.approx(reference_scores(list(zip(labels, preds))))
+    assert accuracy == 25.0
+    _, accuracy, norm_ED, preds, _, _, _, _ = evaluate(argv + ['--data_filtering_off'])
+    assert (accuracy, norm_ED) == pytest.approx(
+        reference_scores(list(zip(labels, preds)), sensitive_and_filtering_off=True))
+    assert accuracy == 75.0
+
+
+def test_benchmark_all_eval(learned_model, tmp_path, monkeypatch, make_lmdb, capsys):
+    monkeypatch.chdir(tmp_path)
+    names = test_script.BENCHMARK_SETS
+    assert names == ['IIIT5k_3000', 'SVT', 'IC03_860', 'IC03_867', 'IC13_857', 'IC13_1015',
+                     'IC15_1811', 'IC15_2077', 'SVTP', 'CUTE80']
+    expected = []
+    for i, name in enumerate(names):
+        images = [LEARNED_WORDS[(i + k) % 4] for k in range(1 + i % 3)]
+        labels = [text if (i + k) % 3 else '가' for k, text in enumerate(images)]
+        make_lmdb(tmp_path / 'evaluation' / name, labels, image_texts=images)
+        expected.append((len(images), reference_scores(list(zip(labels, images)))))
+    os.makedirs('saved_models/korean')
+    shutil.copy(learned_model.checkpoint, 'saved_models/korean/best_accuracy.pth')
+    argv = eval_argv(learned_model.args, 'evaluation', 'saved_models/korean/best_accuracy.pth',
+                     '--benchmark_all_eval')
+    capsys.readouterr()
+    test_script.main(argv)
+    out = capsys.readouterr().out
+    with open('result/korean_best_accuracy.pth/log_all_evaluation.txt', encoding='utf-8') as f:
+        log = f.read()
+
+    for (count, (accuracy, ned)), name in zip(expected, names):
+        block = (f'dataset_root:    evaluation/{name}\t dataset: /\nsub-directory:\t/.\t num samples: {count}\n'
+                 f'Acc {accuracy:0.3f}\t normalized_ED {ned:0.3f}\n' + '-' * 80 + '\n')
+        assert block in log
+    total = sum(count * accuracy for count, (accuracy, _) in expected) / sum(count for count, _ in expected)
+    opt = finish_common_options(test_script.build_parser().parse_args(argv))
+    make_converter(opt)
+    parameters = sum(p.numel() for p in Model(opt).parameters())
+    pattern = ''.join(f'{name}: {accuracy:0.3f}\t' for name, (_, (accuracy, _)) in zip(names, expected))
+    pattern = (re.escape(f'accuracy: {pattern}total_accuracy: {total:0.3f}\t')
+               + r'averaged_infer_time: \d+\.\d{3}\t' + re.escape(f'# parameters: {parameters / 1e6:0.3f}'))
+    final = re.fullmatch(pattern, log.splitlines()[-1])
+    assert final, log.splitlines()[-1]
+    assert out.splitlines()[-1] == log.splitlines()[-1]
+    assert log.startswith('-' * 80 + '\n')
+
+
+# ------------------------------------------------------------------------------------------
+# errors
+
+
+def test_checkpoint_for_another_alphabet_names_both_class_counts(learned_model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = without_sensitive(learned_model.args)
+    args[args.index('--character') + 1] = '0123456789abcdefghijklmnopqrstuvwxyz'
+    with pytest.raises(SystemExit) as info:
+        run_script(test_script.main, eval_argv(args, learned_model.lmdb, learned_model.checkpoint))
+    message = str(info.value.code)
+    assert message.startswith('error: ') and learned_model.checkpoint in message
+    assert '14 classes' in message and '37' in message
+
+
+def test_baidu_ctc_without_the_binding(learned_model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match='warpctc_pytorch'):
+        test_script.main(eval_argv(learned_model.args, learned_model.lmdb, learned_model.checkpoint, '--baiduCTC'))
+
+
+def test_help_from_the_repo_root():
+    run = subprocess.run([sys.executable, 'test.py', '--help'], cwd=REPO, capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0
+    for flag in ('--eval_data', '--benchmark_all_eval', '--data_filtering_off', '--baiduCTC',
+                 '--saved_model', '--character', '--sensitive', '--PAD', '--rgb'):
+        assert flag in run.stdout
