@@ -207,14 +207,23 @@ def train(opt):
     return best_accuracy, best_norm_ED
 
 
+def positive_int(value: str) -> int:
+    """argparse type for counts that must be at least 1 (a zero --valInterval used to end in
+    a ZeroDivisionError traceback after the datasets had loaded)."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f'expected an integer of at least 1, got {value}')
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description='Train a text recogniser on LMDB datasets.')
     parser.add_argument('--exp_name', help='Where to store logs and models')
     parser.add_argument('--train_data', required=True, help='path to training dataset')
     parser.add_argument('--valid_data', required=True, help='path to validation dataset')
     parser.add_argument('--manualSeed', type=int, default=1111, help='for random seed setting')
-    parser.add_argument('--num_iter', type=int, default=300000, help='number of iterations to train for')
-    parser.add_argument('--valInterval', type=int, default=2000, help='Interval between each validation')
+    parser.add_argument('--num_iter', type=positive_int, default=300000, help='number of iterations to train for')
+    parser.add_argument('--valInterval', type=positive_int, default=2000, help='Interval between each validation')
     parser.add_argument('--FT', action='store_true',
                         help='fine-tune: load every tensor of --saved_model whose name and shape match')
     parser.add_argument('--adam', action='store_true', help='Whether to use adam (default is Adadelta)')

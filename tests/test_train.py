@@ -313,3 +313,14 @@ def test_bad_input_is_one_line_from_the_command_line(tmp_path):
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert run.returncode == 1
     assert 'Traceback' not in run.stderr and str(missing) in run.stderr
+
+
+@pytest.mark.parametrize('flag', ['--valInterval', '--num_iter'])
+def test_a_zero_count_is_refused_before_any_work(tmp_path, monkeypatch, capsys, flag):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        train.main(train_argv(tmp_path, tmp_path, flag, '0'))
+    assert info.value.code == 2
+    error = capsys.readouterr().err
+    assert f'argument {flag}: expected an integer of at least 1, got 0' in error
+    assert not os.path.exists('saved_models')
