@@ -798,9 +798,18 @@ class TextMixer:
         if not self.sources:
             raise ValueError('TextMixer: give at least one source with a positive weight')
         self._rng = random.Random(_stable_seed(seed, '<mixer>'))
-        self._source_rngs = [random.Random(_stable_seed(seed, s.name)) for s in self.sources]
+        self._source_rngs = [random.Random(_stable_seed(seed, self._seed_name(i, s)))
+                             for i, s in enumerate(self.sources)]
         self.produced: collections.Counter[str] = collections.Counter()
         self.rejected: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+
+    @staticmethod
+    def _seed_name(position: int, source: TextSource) -> str:
+        # a file source is seeded by its file name and position, not its folder, so the same
+        # files give the same labels wherever they are
+        if isinstance(source, FileTextSource):
+            return f'file:{position}:{source.path.name}'
+        return source.name
 
     @property
     def vocab(self) -> dict[str, list[str]]:

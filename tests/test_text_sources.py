@@ -338,3 +338,12 @@ def test_script_runs_from_the_repo_root():
     run = subprocess.run([sys.executable, 'korean/text_sources.py', '--help'], capture_output=True, text=True,
                          cwd=REPO)
     assert run.returncode == 0 and 'syllables' in run.stdout
+
+
+def test_a_text_file_gives_the_same_labels_wherever_it_lies(tmp_path):
+    for folder in ('a', 'b/c'):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / 'words.txt').write_text('사과\n배\n포도\n수박\n참외\n', encoding='utf-8')
+    first = TextMixer(f'{tmp_path / "a" / "words.txt"}:1,dates:1', seed=5, alphabet=KS_ALPHABET).take(50)
+    second = TextMixer(f'{tmp_path / "b" / "c" / "words.txt"}:1,dates:1', seed=5, alphabet=KS_ALPHABET).take(50)
+    assert first == second
