@@ -32,7 +32,7 @@ HANGUL_PROBE = '가나다한글의는이'
 MISSING_CODE_POINT = '\U0010FFFD'
 CHECK_SIZE = 32
 CACHE_VERSION = 1
-FONT_CACHE_SIZE = 512  # (path, size) -> FreeTypeFont objects kept open per process
+FONT_CACHE_SIZE = 192  # (path, size) -> FreeTypeFont objects kept open per process (~0.3 MB each)
 
 
 def default_cache_dir() -> Path:

@@ -695,6 +695,7 @@ def _render_chunk(chunk: tuple[int, list[tuple[str, int]]]) -> list[tuple[bytes,
 
 
 FOLDER_OUTPUT_NAMES = frozenset({'images', 'gt.txt', 'summary.json'})
+LMDB_OUTPUT_NAMES = frozenset({'data.mdb', 'lock.mdb'})
 
 
 def _check_output(root: Path, overwrite: bool, ours: frozenset[str]) -> None:
@@ -778,7 +779,7 @@ class LmdbOutput:
             from create_lmdb_dataset import LmdbWriter
         except ImportError as e:
             raise RuntimeError(f'--format lmdb needs create_lmdb_dataset.LmdbWriter ({e})') from None
-        _check_output(root, overwrite, frozenset({'data.mdb', 'lock.mdb'}))
+        _check_output(root, overwrite, LMDB_OUTPUT_NAMES)
         self._writer = LmdbWriter(str(root)).open()
 
     def add(self, number: int, image: bytes, label: str) -> None:
@@ -869,6 +870,7 @@ def generate(output: str | os.PathLike, num_images: int = 1000, format: str = 'f
              fonts: Sequence[str] | None = None, text_files: Sequence[str] = (),
              sources: str | None = None, text_split: str = 'lines',
              exclude_files: Sequence[str] = (), exclude_mode: str = 'token',
+             exclude: Iterable[str] = (), word_list: Sequence[str] | None = None,
              character: str = DEFAULT_CHARACTER, sensitive: bool = False,
              styles: str | Sequence[tuple[str, float]] = DEFAULT_STYLES,
              height: str | tuple[int, int] = DEFAULT_HEIGHT, max_length: int = DEFAULT_MAX_LENGTH,
@@ -883,7 +885,9 @@ def generate(output: str | os.PathLike, num_images: int = 1000, format: str = 'f
       :data:`korean.text_sources.DEFAULT_SOURCES`, or only the text files when some are given)
       and ``text_files`` (``PATH`` or ``PATH:WEIGHT``); labels outside ``character`` (an
       alphabet string or file), longer than ``max_length`` or matching ``exclude_files``
-      (per ``exclude_mode``) are never produced; texts that no font draws are skipped.
+      (per ``exclude_mode``) or ``exclude`` (the same, given as strings) are never produced;
+      texts that no font draws are skipped. ``word_list`` replaces the built-in list behind
+      the ``words`` source (e.g. the train part of :func:`korean.text_sources.split_words`).
     * ``styles``: ``document:1,caption:1,scene:1`` weights; ``height``: font size range in
       pixels (``"20-48"``), roughly the height of a Hangul syllable.
 
@@ -901,13 +905,16 @@ def generate(output: str | os.PathLike, num_images: int = 1000, format: str = 'f
     if not style_items:
         raise ValueError('--styles: give at least one style a positive weight')
     height_range = parse_height(height)
+    root = Path(output)
+    # fail before the slow steps: the sinks check again when they open
+    _check_output(root, overwrite, FOLDER_OUTPUT_NAMES if format == 'folder' else LMDB_OUTPUT_NAMES)
     alphabet = Alphabet(load_character(character), sensitive)
     file_sources = _parse_text_files(text_files)
     if sources is None:
         source_items = file_sources or parse_weighted_list(DEFAULT_SOURCES)
     else:
         source_items = parse_weighted_list(sources) + file_sources
-    exclude = read_exclude_files(exclude_files)
+    exclude = list(dict.fromkeys(read_exclude_files(exclude_files) + [e for e in exclude]))
 
     font_paths = list(find_korean_fonts(font_dirs)) if font_dirs or not fonts else []
     font_paths += [Path(f) for f in fonts or ()]
@@ -920,10 +927,9 @@ def generate(output: str | os.PathLike, num_images: int = 1000, format: str = 'f
     bank.precompute(alphabet.characters)
 
     mixer = TextMixer(source_items, seed=seed, alphabet=alphabet, max_length=max_length, exclude=exclude,
-                      exclude_mode=exclude_mode, text_split=text_split)
+                      exclude_mode=exclude_mode, text_split=text_split, word_list=word_list)
     labels, skipped = draw_labels(mixer, bank, num_images, progress)
 
-    root = Path(output)
     sink = FolderOutput(root, overwrite) if format == 'folder' else LmdbOutput(root, overwrite)
     config = RenderConfig(seed=seed, styles=style_items, height=height_range)
     try:

@@ -124,6 +124,16 @@ def test_exclude_file_is_honoured(tmp_path, cache_dir):
     assert summary['exclude_entries'] == 3
 
 
+def test_held_out_words_given_in_memory_never_appear(tmp_path, cache_dir):
+    from korean.text_sources import builtin_words, split_words
+    train, test = split_words(builtin_words(), 0.2, seed=3)
+    run(tmp_path / 'out', cache_dir, num_images=150, sources='words:2,captions:2', word_list=train, exclude=test)
+    labels = [label for _, label in read_gt(tmp_path / 'out')]
+    rule = ExcludeRule(test, 'token')
+    assert not any(rule.matches(label) for label in labels)
+    assert sum(label in set(train) for label in labels) > 40
+
+
 def test_texts_no_font_draws_are_skipped_and_counted(tmp_path, cache_dir):
     text = tmp_path / 'symbols.txt'
     text.write_text('눈사람 \u2603\n서울\n부산 \u2603 날씨\n대구\n', encoding='utf-8')
