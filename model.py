@@ -133,8 +133,11 @@ class Model(nn.Module):
         return "-".join(self.stages[flag] for flag in STAGE_CHOICES)
 
     def forward(
-        self, input: torch.Tensor, text: torch.Tensor | None = None, is_train: bool = True
+        self, input: torch.Tensor, text: torch.Tensor | None = None, is_train: bool = True,
+        stop_at_eos: bool = True,
     ) -> torch.Tensor:
+        """Logits [B, T, num_class]. ``stop_at_eos`` lets Attn inference stop once every
+        sequence has emitted [s]; validation turns it off because its loss reads every step."""
         if self.stages["Transformation"] == "TPS":
             input = self.Transformation(input)
 
@@ -154,6 +157,7 @@ class Model(nn.Module):
             text,
             is_train,
             batch_max_length=self.batch_max_length,
+            stop_at_eos=stop_at_eos,
         )
 
 

@@ -52,12 +52,14 @@ def empty_text_input(batch_size: int, opt, device) -> torch.Tensor:
     return torch.zeros(batch_size, opt.batch_max_length + 1, dtype=torch.long, device=device)
 
 
-def run_model(model, image: torch.Tensor, opt) -> torch.Tensor:
-    """Inference logits [B, T, num_class] for a batch of images."""
+def run_model(model, image: torch.Tensor, opt, stop_at_eos: bool = True) -> torch.Tensor:
+    """Inference logits [B, T, num_class] for a batch of images. Attn may stop decoding once
+    every sequence has emitted [s] unless ``stop_at_eos`` is False (the validation loss reads
+    every step, so it needs them all, as upstream computed them)."""
     text_for_pred = empty_text_input(image.size(0), opt, image.device)
     if 'CTC' in opt.Prediction:
         return model(image, text_for_pred)
-    return model(image, text_for_pred, is_train=False)
+    return model(image, text_for_pred, is_train=False, stop_at_eos=stop_at_eos)
 
 
 def decode_predictions(preds: torch.Tensor, converter, opt) -> list[Prediction]:
@@ -133,7 +135,7 @@ def validation(model, criterion, evaluation_loader, converter, opt):
         image = image_tensors.to(device)
 
         start_time = time.time()
-        preds = run_model(model, image, opt)
+        preds = run_model(model, image, opt, stop_at_eos=False)
         infer_time += time.time() - start_time
 
         valid_loss_avg.add(validation_loss(criterion, image, labels, converter, opt, preds))

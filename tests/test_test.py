@@ -252,3 +252,31 @@ def test_help_from_the_repo_root():
     for flag in ('--eval_data', '--benchmark_all_eval', '--data_filtering_off', '--baiduCTC',
                  '--saved_model', '--character', '--sensitive', '--PAD', '--rgb'):
         assert flag in run.stdout
+
+
+def test_attn_validation_loss_reads_every_decoding_step(tmp_path, make_lmdb):
+    """Attn inference may stop at [s], but the validation loss must be upstream's: computed
+    over all batch_max_length + 1 greedy steps."""
+    import argparse
+    from dataset import AlignCollate, hierarchical_dataset
+    torch.manual_seed(0)
+    opt = argparse.Namespace(Transformation='None', FeatureExtraction='VGG', SequenceModeling='None',
+                             Prediction='Attn', num_fiducial=20, imgH=32, imgW=100, input_channel=1,
+                             output_channel=16, hidden_size=16, batch_max_length=25, character='가나다라',
+                             sensitive=False, data_filtering_off=False, PAD=False, workers=0, rgb=False)
+    opt = finish_common_options(opt)
+    converter = make_converter(opt)
+    model = Model(opt).eval()
+    with torch.no_grad():  # make [s] likely early, so early stopping would truncate
+        model.Prediction.generator.bias[1] += 3.0
+    make_lmdb(str(tmp_path / 'data'), ['가나다라가나다라가나', '가'])
+    data, _ = hierarchical_dataset(str(tmp_path / 'data'), opt)
+    loader = torch.utils.data.DataLoader(data, batch_size=2, collate_fn=AlignCollate(32, 100))
+    criterion = torch.nn.CrossEntropyLoss(ignore_index=0)
+    with torch.no_grad():
+        loss = test_script.validation(model, criterion, loader, converter, opt)[0]
+        images, labels = next(iter(loader))
+        full = model(images, test_script.empty_text_input(2, opt, images.device), is_train=False,
+                     stop_at_eos=False)
+        expected = test_script.validation_loss(criterion, images, labels, converter, opt, full)
+    assert loss == pytest.approx(float(expected), rel=1e-6)
