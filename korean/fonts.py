@@ -182,9 +182,10 @@ class FontBank:
             self._keys.append(key)
             self._fonts[(len(self.paths) - 1, CHECK_SIZE)] = check_font
         if not self.paths:
-            raise ValueError('no usable Korean font among the given fonts: '
-                             + '; '.join(f'{p}: {why}' for p, why in self.excluded.items()) if self.excluded
-                             else 'no fonts given')
+            if not self.excluded:
+                raise ValueError('FontBank: no fonts given')
+            reasons = '; '.join(f'{p}: {why}' for p, why in self.excluded.items())
+            raise ValueError(f'no usable Korean font among the given fonts: {reasons}')
 
     # -- pickling: open fonts stay behind, workers reopen them lazily
     def __getstate__(self) -> dict:

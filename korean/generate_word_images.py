@@ -397,19 +397,26 @@ def _natural_color(rng: np.random.Generator) -> np.ndarray:
     return _hsv_color(rng.random(), rng.uniform(0, 1) ** 2, rng.uniform(0.08, 0.95))
 
 
+VIDEO_FRAME_SCALE = 4  # the frame is painted this many times smaller, then enlarged
+
+
 def _video_frame(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """Something like a blurred broadcast frame: smooth colour fields with soft blobs."""
+    """Something like a blurred broadcast frame: smooth colour fields with soft blobs.
+    Painted and blurred at a quarter of the size and enlarged, which blurs it further and
+    costs a fraction of a full-size blur."""
+    sh, sw = max(2, h // VIDEO_FRAME_SCALE), max(2, w // VIDEO_FRAME_SCALE)
     c1, c2 = _natural_color(rng), _natural_color(rng)
     if rng.random() < 0.5:
-        img = _linear_gradient(rng, h, w, c1, c2)
+        img = _linear_gradient(rng, sh, sw, c1, c2)
     else:
-        img = c1 + _smooth_noise(rng, h, w, int(rng.integers(2, 5))) * (c2 - c1) * 1.5
+        img = c1 + _smooth_noise(rng, sh, sw, int(rng.integers(2, 5))) * (c2 - c1) * 1.5
     for _ in range(int(rng.integers(1, 5))):
-        center = (int(rng.integers(0, w)), int(rng.integers(0, h)))
-        axes = (int(rng.integers(2, max(3, w // 2))), int(rng.integers(2, max(3, h))))
+        center = (int(rng.integers(0, sw)), int(rng.integers(0, sh)))
+        axes = (int(rng.integers(1, max(2, sw // 2))), int(rng.integers(1, max(2, sh))))
         cv2.ellipse(img, center, axes, float(rng.uniform(0, 180)), 0, 360,
                     [float(v) for v in _natural_color(rng)], -1)
-    return _blur(img, rng.uniform(1.5, 6))
+    img = _blur(img, rng.uniform(1.5, 6) / VIDEO_FRAME_SCALE)
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
