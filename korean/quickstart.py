@@ -1,0 +1,223 @@
+"""A Korean text recogniser from nothing, in one command, on a laptop CPU.
+
+    python korean/quickstart.py
+
+1. splits the built-in Korean word list into training words and two held-out lists
+   (validation words, test words) that training never sees;
+2. renders a training LMDB with the default fonts (Nanum) and a validation LMDB of the
+   held-out validation words in the same fonts;
+3. renders a test LMDB of the held-out test words in *other* Korean fonts (Un fonts and
+   Baekmuk), so the score measures reading new words in new fonts;
+4. trains a CPU-sized None-VGG-BiLSTM-CTC model with train.py, evaluates it with test.py,
+   runs demo.py on sample test images and writes a PNG contact sheet of images with their
+   predictions.
+
+Every step runs the project's own commands (printed as they run), so what the quickstart does
+is what a user would type. All outputs go under --output_dir (default quickstart_output/);
+the model lands in saved_models/<exp_name>/ as with any train.py run.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ''):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ALPHABET = 'korean/alphabets/ksx1001.txt'
+TRAIN_FONT_DIRS = ['/usr/share/fonts/truetype/nanum']
+TEST_FONT_DIRS = ['/usr/share/fonts/truetype/unfonts-core', '/usr/share/fonts/truetype/baekmuk']
+FONT_PACKAGES = 'fonts-nanum fonts-unfonts-core fonts-baekmuk'
+
+# The recipe, chosen by measurement on 2 CPU cores (see README, "The quickstart recipe").
+TRAIN_SOURCES = 'words:6,syllables:3,numbers:0.5,dates:0.5,scores:0.5,prices:0.5,digits:0.3'
+TRAIN_STYLES = 'document:2,caption:1,scene:1'
+TEST_STYLES = 'document:2,caption:1,scene:1'
+MODEL_FLAGS = ['--Transformation', 'None', '--FeatureExtraction', 'VGG', '--SequenceModeling', 'BiLSTM',
+               '--Prediction', 'CTC', '--output_channel', '128', '--hidden_size', '128']
+TRAIN_FLAGS = ['--adam', '--lr', '0.001', '--batch_size', '64']
+DEFAULTS = dict(train_images=60000, valid_images=600, test_images=1000, num_iter=2400,
+                demo_images=16)
+
+
+@dataclass
+class StageClock:
+    """Wall time of each stage, for the closing summary."""
+    started: float = field(default_factory=time.time)
+    stages: list[tuple[str, float]] = field(default_factory=list)
+    _last: float = field(default_factory=time.time)
+
+    def lap(self, name: str) -> None:
+        now = time.time()
+        self.stages.append((name, now - self._last))
+        self._last = now
+
+    def total(self) -> float:
+        return time.time() - self.started
+
+
+def python() -> str:
+    return sys.executable
+
+
+def run(cmd: list[str], capture: bool = False) -> str:
+    """Run one of the project's commands from the repo root, echoing it first; stop the
+    quickstart with its exit status if it fails."""
+    shown = ' '.join(c if ' ' not in c else repr(c) for c in cmd)
+    print(f'\n$ {shown}', flush=True)
+    if capture:
+        result = subprocess.run(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+        sys.stdout.write(result.stdout)
+    else:
+        result = subprocess.run(cmd, cwd=REPO_ROOT)
+    if result.returncode != 0:
+        raise SystemExit(f'quickstart: step failed (exit {result.returncode}): {shown}')
+    return result.stdout if capture else ''
+
+
+def check_fonts() -> None:
+    missing = [d for d in TRAIN_FONT_DIRS + TEST_FONT_DIRS if not os.path.isdir(d)]
+    if missing:
+        raise SystemExit(f'quickstart: Korean fonts missing ({", ".join(missing)}); install the Debian '
+                         f'packages {FONT_PACKAGES} (scripts/setup.sh does it when run as root)')
+
+
+def write_word_splits(out: Path, seed: int) -> tuple[Path, Path, int]:
+    """Hold out validation and test words from the built-in list; return their files."""
+    from korean.text_sources import builtin_words, split_words, write_lines_atomically
+    rest, test_words = split_words(builtin_words(), test_fraction=0.1, seed=seed)
+    train_words, valid_words = split_words(rest, test_fraction=0.06, seed=seed + 1)
+    valid_file, test_file = out / 'heldout_valid_words.txt', out / 'heldout_test_words.txt'
+    write_lines_atomically(valid_file, valid_words)
+    write_lines_atomically(test_file, test_words)
+    print(f'words: {len(train_words)} for training, {len(valid_words)} held out for validation, '
+          f'{len(test_words)} held out for testing')
+    return valid_file, test_file, len(train_words)
+
+
+def generate_cmd(output: Path, num_images: int, seed: int, workers: int, font_dirs: list[str],
+                 styles: str, sources: str | None = None, text_file: Path | None = None,
+                 exclude: list[Path] = ()) -> list[str]:
+    cmd = [python(), 'korean/generate_word_images.py', '--output', str(output), '--format', 'lmdb',
+           '--num_images', str(num_images), '--seed', str(seed), '--workers', str(workers),
+           '--character', ALPHABET, '--styles', styles, '--overwrite']
+    for d in font_dirs:
+        cmd += ['--font_dir', d]
+    if sources:
+        cmd += ['--source', sources]
+    if text_file:
+        cmd += ['--text_file', str(text_file)]
+    for e in exclude:
+        cmd += ['--exclude_file', str(e)]
+    return cmd
+
+
+def parse_accuracy(test_output: str) -> float:
+    """test.py's last printed line is the accuracy with three decimals."""
+    lines = [line for line in test_output.strip().splitlines() if line.strip()]
+    return float(lines[-1])
+
+
+def export_demo_images(lmdb_path: Path, folder: Path, count: int) -> list[tuple[Path, str]]:
+    """Copy the first ``count`` test images out of the LMDB as files for demo.py."""
+    from PIL import Image
+    from dataset import open_lmdb_readonly, read_lmdb_labels
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    labels = read_lmdb_labels(lmdb_path)
+    items = []
+    with open_lmdb_readonly(lmdb_path).begin() as txn:
+        for index in range(1, min(count, len(labels)) + 1):
+            image = Image.open(io.BytesIO(txn.get(b'image-%09d' % index))).convert('RGB')
+            path = folder / f'test_{index:03d}.png'
+            image.save(path)
+            items.append((path, labels[index - 1]))
+    return items
+
+
+def parse_demo_output(output: str) -> dict[str, str]:
+    """{image path: prediction} from demo.py's printed table."""
+    predictions = {}
+    for line in output.splitlines():
+        parts = line.split('\t')
+        if len(parts) == 3 and parts[0].strip() != 'image_path':
+            predictions[parts[0].strip()] = parts[1].rstrip()
+    return predictions
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--output_dir', default='quickstart_output', help='where data and reports go')
+    parser.add_argument('--exp_name', default='korean_quickstart', help='saved_models/<exp_name>/')
+    parser.add_argument('--train_images', type=int, default=DEFAULTS['train_images'])
+    parser.add_argument('--valid_images', type=int, default=DEFAULTS['valid_images'])
+    parser.add_argument('--test_images', type=int, default=DEFAULTS['test_images'])
+    parser.add_argument('--num_iter', type=int, default=DEFAULTS['num_iter'], help='training iterations')
+    parser.add_argument('--demo_images', type=int, default=DEFAULTS['demo_images'])
+    parser.add_argument('--seed', type=int, default=1111)
+    parser.add_argument('--workers', type=int, default=os.cpu_count() or 1, help='rendering processes')
+    args = parser.parse_args(argv)
+
+    check_fonts()
+    clock = StageClock()
+    out = (REPO_ROOT / args.output_dir) if not os.path.isabs(args.output_dir) else Path(args.output_dir)
+    data = out / 'data'
+    data.mkdir(parents=True, exist_ok=True)
+    valid_words, test_words, _ = write_word_splits(out, args.seed)
+
+    run(generate_cmd(data / 'train' / 'synth', args.train_images, args.seed, args.workers,
+                     TRAIN_FONT_DIRS, TRAIN_STYLES, sources=TRAIN_SOURCES,
+                     exclude=[valid_words, test_words]))
+    run(generate_cmd(data / 'valid' / 'heldout_words', args.valid_images, args.seed + 1, args.workers,
+                     TRAIN_FONT_DIRS, TRAIN_STYLES, text_file=valid_words))
+    run(generate_cmd(data / 'test' / 'unseen_fonts', args.test_images, args.seed + 2, args.workers,
+                     TEST_FONT_DIRS, TEST_STYLES, text_file=test_words))
+    clock.lap('generate data')
+
+    interval = max(1, args.num_iter // 4)
+    run([python(), 'train.py', '--exp_name', args.exp_name, '--train_data', str(data / 'train'),
+         '--valid_data', str(data / 'valid'), '--select_data', '/', '--batch_ratio', '1',
+         '--character', ALPHABET, '--num_iter', str(args.num_iter), '--valInterval', str(interval),
+         '--workers', '0', '--manualSeed', str(args.seed)] + MODEL_FLAGS + TRAIN_FLAGS)
+    clock.lap('train')
+
+    model = f'saved_models/{args.exp_name}/best_accuracy.pth'
+    common = ['--character', ALPHABET, '--saved_model', model, '--workers', '0'] + MODEL_FLAGS
+    test_out = run([python(), 'test.py', '--eval_data', str(data / 'test')] + common, capture=True)
+    accuracy = parse_accuracy(test_out)
+    valid_out = run([python(), 'test.py', '--eval_data', str(data / 'valid')] + common, capture=True)
+    valid_accuracy = parse_accuracy(valid_out)
+    clock.lap('evaluate')
+
+    demo_items = export_demo_images(data / 'test' / 'unseen_fonts', out / 'demo_images', args.demo_images)
+    demo_out = run([python(), 'demo.py', '--image_folder', str(out / 'demo_images')] + common, capture=True)
+    predictions = parse_demo_output(demo_out)
+    from korean.contact_sheet import contact_sheet
+    sheet = out / 'contact_sheet.png'
+    contact_sheet([(path, label, predictions.get(str(path), '')) for path, label in demo_items], sheet, columns=4)
+    clock.lap('demo')
+
+    print('\n' + '=' * 80)
+    print('Korean quickstart finished')
+    for name, seconds in clock.stages:
+        print(f'  {name:15s} {seconds / 60:5.1f} min')
+    print(f'  {"total":15s} {clock.total() / 60:5.1f} min')
+    print(f'word accuracy, unseen words in unseen fonts (test):   {accuracy:0.3f} %')
+    print(f'word accuracy, unseen words in training fonts (valid): {valid_accuracy:0.3f} %')
+    print(f'model:          {model}')
+    print(f'contact sheet:  {sheet.relative_to(REPO_ROOT) if sheet.is_relative_to(REPO_ROOT) else sheet}')
+    print('next: train longer (--num_iter), on more data, or on your own images: see README.md')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
