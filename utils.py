@@ -1,6 +1,9 @@
 """Label handling shared by every script: the alphabet, the CTC / Attn label converters,
 the loss averager and the command-line options train.py, test.py and demo.py have in common.
 
+torch is imported only where tensors are made, so the data tools that need just the alphabet
+(the image generator's worker processes, the crawler) start without loading it.
+
 The alphabet rules live in one place, :class:`Alphabet`; datasets, converters and scripts ask
 it instead of re-deriving the rules (upstream rebuilt a regular expression from ``--character``
 in several places, which broke on ``- ] \\ ^``).
@@ -12,9 +15,10 @@ import logging
 import os
 import string
 import unicodedata
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +170,7 @@ class CTCLabelConverter:
 
     def encode(self, text: Sequence[str], batch_max_length: int = 25) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ([B, batch_max_length] indices padded with 0, [B] lengths)."""
+        import torch
         _check_encodable(text, self.dict)
         # a label longer than the tensor (possible with --data_filtering_off) is cut, and its
         # length with it, so CTCLoss never reads past the row
@@ -179,7 +184,7 @@ class CTCLabelConverter:
     def decode(self, text_index: torch.Tensor, length: Sequence[int] | torch.Tensor) -> list[str]:
         """Greedy CTC decode: drop blanks and repeats of the previous index."""
         texts = []
-        rows = text_index.view(len(length), -1).tolist() if isinstance(text_index, torch.Tensor) else text_index
+        rows = text_index.view(len(length), -1).tolist() if hasattr(text_index, 'view') else text_index
         for row, n in zip(rows, (int(x) for x in length)):
             chars = []
             prev = None
@@ -202,6 +207,7 @@ class AttnLabelConverter:
 
     def encode(self, text: Sequence[str], batch_max_length: int = 25) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ([B, batch_max_length + 2] = [GO] chars [s] padding 0, [B] lengths = len + 1)."""
+        import torch
         _check_encodable(text, self.dict)
         length = [min(len(s), batch_max_length) + 1 for s in text]
         batch_text = torch.zeros(len(text), batch_max_length + 2, dtype=torch.long)
@@ -213,7 +219,7 @@ class AttnLabelConverter:
 
     def decode(self, text_index: torch.Tensor, length: Sequence[int] | torch.Tensor) -> list[str]:
         """Map indices to tokens; callers cut at the first [s] (see :func:`cut_at_eos`)."""
-        rows = text_index.tolist() if isinstance(text_index, torch.Tensor) else text_index
+        rows = text_index.tolist() if hasattr(text_index, 'tolist') else text_index
         return [''.join(self.character[i] for i in row) for row in rows]
 
 
@@ -317,4 +323,5 @@ def run_script(main, argv=None):
 
 
 def pick_device() -> torch.device:
+    import torch
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
