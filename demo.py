@@ -8,7 +8,8 @@ import torch.utils.data
 
 from dataset import AlignCollate, RawDataset
 from test import decode_predictions, load_model_for_inference, run_model
-from utils import add_common_options, finish_common_options, make_converter, pick_device, run_script
+from utils import (add_common_options, configure_cuda, finish_common_options, make_converter, pick_device,
+                   run_script)
 
 DEMO_LOG = './log_demo_result.txt'
 
@@ -50,10 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     opt = finish_common_options(build_parser().parse_args(argv))
-    if torch.cuda.is_available():
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cudnn.deterministic = True
-    opt.num_gpu = torch.cuda.device_count()
+    configure_cuda(opt)
     return demo(opt)
 
 

@@ -15,7 +15,7 @@ from nltk.metrics.distance import edit_distance
 
 from dataset import AlignCollate, hierarchical_dataset
 from model import Model, load_checkpoint
-from utils import (AttnLabelConverter, Averager, add_common_options, finish_common_options,
+from utils import (AttnLabelConverter, Averager, add_common_options, configure_cuda, finish_common_options,
                    make_converter, pick_device, run_script)
 
 BENCHMARK_SETS = ['IIIT5k_3000', 'SVT', 'IC03_860', 'IC03_867', 'IC13_857', 'IC13_1015',
@@ -262,10 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     opt = finish_common_options(build_parser().parse_args(argv))
-    if torch.cuda.is_available():
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cudnn.deterministic = True
-    opt.num_gpu = torch.cuda.device_count()
+    configure_cuda(opt)
     return test(opt)
 
 

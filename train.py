@@ -13,8 +13,8 @@ import torch.utils.data
 from dataset import Batch_Balanced_Dataset
 from model import Model, init_weights, load_checkpoint, save_checkpoint
 from test import make_criterion, make_eval_loader, print_model_parameters, validation
-from utils import (Averager, add_common_options, cut_at_eos, finish_common_options, make_converter,
-                   pick_device, run_script)
+from utils import (Averager, add_common_options, configure_cuda, cut_at_eos, finish_common_options,
+                   make_converter, pick_device, run_script)
 
 CHECKPOINT_EVERY = 100_000  # upstream writes iter_{N}.pth every 1e5 iterations
 
@@ -253,10 +253,7 @@ def main(argv=None):
         opt.exp_name += f'-Seed{opt.manualSeed}'
     os.makedirs(f'./saved_models/{opt.exp_name}', exist_ok=True)
     seed_everything(opt.manualSeed)
-    if torch.cuda.is_available():
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cudnn.deterministic = True
-    opt.num_gpu = torch.cuda.device_count()
+    configure_cuda(opt)
     if opt.num_gpu > 1:
         print('------ Use multi-GPU setting ------')
         print('if you stuck too long time with multi-GPU setting, try to set --workers 0')

@@ -322,6 +322,15 @@ def run_script(main, argv=None):
         raise SystemExit(f'error: {e}') from None
 
 
+def configure_cuda(opt: argparse.Namespace) -> None:
+    """Upstream's CUDA settings (cudnn benchmark + deterministic) and ``opt.num_gpu``."""
+    import torch
+    if torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.deterministic = True
+    opt.num_gpu = torch.cuda.device_count()
+
+
 def pick_device() -> torch.device:
     import torch
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
