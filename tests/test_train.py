@@ -324,3 +324,24 @@ def test_a_zero_count_is_refused_before_any_work(tmp_path, monkeypatch, capsys, 
     error = capsys.readouterr().err
     assert f'argument {flag}: expected an integer of at least 1, got 0' in error
     assert not os.path.exists('saved_models')
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero_and_none_is_constant():
+    from train import lr_factor
+    assert all(lr_factor(i, 1000, 'none') == 1.0 for i in (0, 500, 999))
+    assert lr_factor(0, 1000, 'cosine') == pytest.approx(0.04)
+    assert lr_factor(100, 1000, 'cosine') == pytest.approx(1.0)  # end of the 10 % warm-up
+    assert lr_factor(550, 1000, 'cosine') == pytest.approx(0.5)  # half way through the decay
+    assert lr_factor(1000, 1000, 'cosine') == pytest.approx(0.0, abs=1e-12)
+    factors = [lr_factor(i, 1000, 'cosine') for i in range(100, 1001)]
+    assert all(a >= b for a, b in zip(factors, factors[1:]))
+
+
+def test_resumed_run_continues_the_schedule(tmp_path):
+    import argparse
+    from train import lr_factor, make_scheduler
+    opt = argparse.Namespace(num_iter=200, lr_schedule='cosine')
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([param], lr=0.01)
+    make_scheduler(opt, optimizer, start_iter=150)
+    assert optimizer.param_groups[0]['lr'] == pytest.approx(0.01 * lr_factor(150, 200, 'cosine'))
