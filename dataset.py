@@ -253,8 +253,8 @@ class LmdbDataset(Dataset):
 
     At construction every label is read once and NFC-normalised, then filtered with
     ``alphabet.keeps(label, opt.batch_max_length)`` unless ``opt.data_filtering_off``.
-    ``filtered_index_list`` holds the kept LMDB indices (1-based) and ``labels`` their labels;
-    ``nSamples`` is how many were kept.
+    ``filtered_index_list`` holds the kept LMDB indices (1-based, a numpy array) and
+    ``nSamples`` is how many were kept; labels are read again with each sample.
 
     ``__getitem__`` decodes the image (``RGB`` with opt.rgb, else ``L``) and returns
     (image, ``alphabet.clean(label)``). An image that does not decode becomes a blank
@@ -274,17 +274,19 @@ class LmdbDataset(Dataset):
         self.alphabet = _alphabet_of(opt)
         self._env: lmdb.Environment | None = None
         self._env_pid: int | None = None
-        labels = read_lmdb_labels(self.root)
-        self.num_total = len(labels)
-        indices = list(range(1, self.num_total + 1))
         if getattr(opt, 'data_filtering_off', False):
-            self.filtered_index_list = indices
-            self.labels = labels
+            # upstream reads no label here: every sample is kept
+            with self.env.begin(write=False) as txn:
+                self.num_total = _read_num_samples(txn, self.root)
+            self.filtered_index_list = np.arange(1, self.num_total + 1, dtype=np.int64)
         else:
-            kept = [(index, label) for index, label in zip(indices, labels)
-                    if self.alphabet.keeps(label, opt.batch_max_length)]
-            self.filtered_index_list = [index for index, _ in kept]
-            self.labels = [label for _, label in kept]
+            labels = read_lmdb_labels(self.root)
+            self.num_total = len(labels)
+            self.filtered_index_list = np.array(
+                [index for index, label in enumerate(labels, start=1)
+                 if self.alphabet.keeps(label, opt.batch_max_length)], dtype=np.int64)
+        # indices in a numpy array, labels read per sample as upstream: a Python list of
+        # MJ+ST's 14 million labels would be copied into every forked DataLoader worker
         self.nSamples = len(self.filtered_index_list)
         logger.info('%s: kept %d of %d samples', self.root, self.nSamples, self.num_total)
 
@@ -306,9 +308,9 @@ class LmdbDataset(Dataset):
         return self.nSamples
 
     def __getitem__(self, index: int) -> tuple[Image.Image, str]:
-        lmdb_index = self.filtered_index_list[index]
-        label = self.labels[index]
+        lmdb_index = int(self.filtered_index_list[index])
         with self.env.begin(write=False) as txn:
+            label = _read_label(txn, self.root, lmdb_index)
             buffer = txn.get(b'image-%09d' % lmdb_index)
             mode = 'RGB' if self.opt.rgb else 'L'
             image = _decode_image(buffer, mode)
@@ -383,7 +385,9 @@ def find_leaf_folders(root: str | os.PathLike, select_data: str | Sequence[str] 
     names = _as_name_list(select_data)
     leaves = []
     for dirpath, dirnames, _ in os.walk(os.fspath(root) + '/'):
-        dirnames.sort()
+        # hidden folders are never datasets: an interrupted LmdbWriter or generator leaves its
+        # temporary .<name>.partial-* / .<name>.old-* folders there
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
         if not dirnames and any(name in dirpath for name in names):
             leaves.append(dirpath)
     return leaves

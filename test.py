@@ -29,16 +29,33 @@ class Prediction:
     confidence: float
 
 
+def baidu_ctc_loss_class():
+    """warp-ctc's CTCLoss for --baiduCTC (a third-party binding we do not ship); checked when
+    the options are parsed, so a missing binding stops the run before any data loads."""
+    try:
+        from warpctc_pytorch import CTCLoss as BaiduCTCLoss  # optional binding
+    except ImportError:
+        raise SystemExit('--baiduCTC needs the warp-ctc binding (module warpctc_pytorch), which '
+                         'is not installed; drop --baiduCTC to use torch.nn.CTCLoss') from None
+    return BaiduCTCLoss
+
+
 def ctc_loss_function(opt):
-    """CTCLoss, or warp-ctc's when --baiduCTC (a third-party binding we do not ship)."""
     if getattr(opt, 'baiduCTC', False):
-        try:
-            from warpctc_pytorch import CTCLoss as BaiduCTCLoss  # noqa: F401  (optional binding)
-        except ImportError:
-            raise SystemExit('--baiduCTC needs the warp-ctc binding (module warpctc_pytorch), which '
-                             'is not installed; drop --baiduCTC to use torch.nn.CTCLoss') from None
-        return BaiduCTCLoss()
+        return baidu_ctc_loss_class()()
     return torch.nn.CTCLoss(zero_infinity=True)
+
+
+def flat_targets(text: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+    """warp-ctc takes every label's indices concatenated in one 1-D IntTensor."""
+    return torch.cat([row[:int(n)] for row, n in zip(text.cpu(), length.cpu())]).int()
+
+
+def baidu_ctc_cost(criterion, preds, text, length) -> torch.Tensor:
+    """Upstream's --baiduCTC loss: raw logits [T, B, C], flat targets, divided by the batch."""
+    preds_size = torch.IntTensor([preds.size(1)] * preds.size(0))
+    return criterion(preds.permute(1, 0, 2), flat_targets(text, length), preds_size,
+                     length.cpu().int()) / preds.size(0)
 
 
 def make_criterion(opt, device):
@@ -92,6 +109,8 @@ def validation_loss(criterion, image, labels, converter, opt, preds) -> torch.Te
     text_for_loss, length_for_loss = converter.encode(labels, batch_max_length=opt.batch_max_length)
     text_for_loss, length_for_loss = text_for_loss.to(image.device), length_for_loss.to(image.device)
     if 'CTC' in opt.Prediction:
+        if opt.baiduCTC:
+            return baidu_ctc_cost(criterion, preds, text_for_loss, length_for_loss)
         preds_size = torch.IntTensor([preds.size(1)] * image.size(0))
         return criterion(preds.log_softmax(2).permute(1, 0, 2), text_for_loss, preds_size, length_for_loss)
     preds = preds[:, :text_for_loss.shape[1] - 1, :]
@@ -159,6 +178,10 @@ def validation(model, criterion, evaluation_loader, converter, opt):
 
 def make_eval_loader(root: str, opt, batch_size: int):
     eval_data, eval_data_log = hierarchical_dataset(root=root, opt=opt)
+    if len(eval_data) == 0:
+        raise ValueError(f'{root}: no sample is left after filtering (every label is longer than '
+                         f'--batch_max_length {opt.batch_max_length} or holds characters outside '
+                         '--character); check --character, or use --data_filtering_off')
     loader = torch.utils.data.DataLoader(
         eval_data, batch_size=batch_size, shuffle=False, num_workers=int(opt.workers),
         collate_fn=AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD),
@@ -225,8 +248,9 @@ def load_model_for_inference(opt, device):
 
 
 def result_name(saved_model: str) -> str:
-    """Upstream's result folder name: the checkpoint path after its first '/', joined by '_'."""
-    return '_'.join(saved_model.replace(os.sep, '/').split('/')[1:]) or os.path.basename(saved_model)
+    """Upstream's result folder name: the checkpoint path after its first '/', joined by '_'
+    (empty for a bare file name, so its results go straight into ./result/, as upstream)."""
+    return '_'.join(saved_model.replace(os.sep, '/').split('/')[1:])
 
 
 def test(opt):
@@ -262,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     opt = finish_common_options(build_parser().parse_args(argv))
+    if opt.baiduCTC:
+        baidu_ctc_loss_class()
     configure_cuda(opt)
     return test(opt)
 

@@ -13,7 +13,8 @@ import torch.utils.data
 
 from dataset import Batch_Balanced_Dataset
 from model import Model, init_weights, load_checkpoint, save_checkpoint
-from test import make_criterion, make_eval_loader, print_model_parameters, validation
+from test import (baidu_ctc_cost, baidu_ctc_loss_class, make_criterion, make_eval_loader,
+                  print_model_parameters, validation)
 from utils import (Averager, add_common_options, configure_cuda, cut_at_eos, finish_common_options,
                    make_converter, pick_device, run_script)
 
@@ -91,9 +92,9 @@ def training_loss(model, criterion, image, labels, converter, opt) -> torch.Tens
     text, length = text.to(image.device), length.to(image.device)
     if 'CTC' in opt.Prediction:
         preds = model(image, text)
-        preds_size = torch.IntTensor([preds.size(1)] * image.size(0))
         if opt.baiduCTC:
-            return criterion(preds.permute(1, 0, 2), text.cpu(), preds_size, length.cpu()) / image.size(0)
+            return baidu_ctc_cost(criterion, preds, text, length)
+        preds_size = torch.IntTensor([preds.size(1)] * image.size(0))
         preds = preds.log_softmax(2).permute(1, 0, 2)
         return criterion(preds, text, preds_size, length)
     preds = model(image, text[:, :-1])  # teacher forcing: [GO] + characters
@@ -277,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     opt = finish_common_options(build_parser().parse_args(argv))
+    if opt.baiduCTC:
+        baidu_ctc_loss_class()
     if not opt.exp_name:
         opt.exp_name = f'{opt.Transformation}-{opt.FeatureExtraction}-{opt.SequenceModeling}-{opt.Prediction}'
         opt.exp_name += f'-Seed{opt.manualSeed}'

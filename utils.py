@@ -91,13 +91,14 @@ def load_character(arg: str) -> str:
     A value naming an existing file is read with :func:`read_alphabet_file`. A value that looks
     like a file name (ends in .txt, .alphabet or .chars) but does not exist is an error rather
     than an alphabet made of the letters of a mistyped path. Anything else is the alphabet
-    string itself, NFC-normalised.
+    string itself, exactly as given: one class per character, as upstream, so a DTRB
+    checkpoint's class count never changes (normalising could merge characters).
     """
     if os.path.isfile(arg):
         return read_alphabet_file(arg)
     if arg.lower().endswith(ALPHABET_FILE_SUFFIXES):
         raise FileNotFoundError(f'--character {arg!r}: no such alphabet file')
-    return nfc(arg)
+    return arg
 
 
 class Alphabet:

@@ -96,7 +96,7 @@ def test_filter_matches_upstream_for_regex_safe_alphabets(tmp_path, character):
     root = build_lmdb(tmp_path / 'data', FILTER_LABELS)
     dataset = LmdbDataset(root, make_opt(character=character))
     expected = [i + 1 for i, label in enumerate(FILTER_LABELS) if upstream_keeps(label, character, 25)]
-    assert dataset.filtered_index_list == expected
+    assert dataset.filtered_index_list.tolist() == expected
     assert dataset.nSamples == len(dataset) == len(expected)
     assert labels_of(dataset) == [FILTER_LABELS[i - 1].lower() for i in expected]
 
@@ -107,13 +107,13 @@ def test_alphabet_with_regex_metacharacters_and_hangul(tmp_path):
     labels = ['a-b', ']a', '\\^', 'c', 'a_b', '가-', 'A^', 'b[']
     dataset = LmdbDataset(build_lmdb(tmp_path / 'data', labels), make_opt(character=character))
     assert labels_of(dataset) == ['a-b', ']a', '\\^', '가-', 'a^']
-    assert dataset.filtered_index_list == [1, 2, 3, 6, 7]
+    assert dataset.filtered_index_list.tolist() == [1, 2, 3, 6, 7]
 
 
 def test_data_filtering_off_keeps_everything_and_cleans_when_read(tmp_path):
     labels = ['Hello, World!', '1' * 30, '가나', 'ok']
     dataset = LmdbDataset(build_lmdb(tmp_path / 'data', labels), make_opt(data_filtering_off=True))
-    assert len(dataset) == 4 and dataset.filtered_index_list == [1, 2, 3, 4]
+    assert len(dataset) == 4 and dataset.filtered_index_list.tolist() == [1, 2, 3, 4]
     assert labels_of(dataset) == ['helloworld', '1' * 30, '', 'ok']
 
 
@@ -389,3 +389,18 @@ def test_raw_dataset_order_extensions_and_broken_files(tmp_path, caplog):
     assert path == expected[0] and image.size == (50, 20)
     assert str(root / 'broken.png') in caplog.text
     assert RawDataset(str(root), make_opt(rgb=True))[1][0].mode == 'RGB'
+
+
+def test_hidden_leftover_folders_of_an_interrupted_writer_are_not_datasets(tmp_path):
+    import io as _io
+
+    from PIL import Image as _Image
+
+    from create_lmdb_dataset import LmdbWriter
+    from dataset import find_leaf_folders
+    buf = _io.BytesIO()
+    _Image.new('L', (20, 10), 255).save(buf, format='PNG')
+    with LmdbWriter(str(tmp_path / 'root' / 'real')) as w:
+        w.add(buf.getvalue(), 'abc')
+    (tmp_path / 'root' / '.real.partial-123').mkdir()  # what a killed writer leaves
+    assert [os.path.basename(os.path.normpath(p)) for p in find_leaf_folders(tmp_path / 'root')] == ['real']

@@ -280,3 +280,18 @@ def test_attn_validation_loss_reads_every_decoding_step(tmp_path, make_lmdb):
                      stop_at_eos=False)
         expected = test_script.validation_loss(criterion, images, labels, converter, opt, full)
     assert loss == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_baidu_ctc_targets_are_the_labels_concatenated():
+    text = torch.tensor([[3, 4, 0, 0], [5, 0, 0, 0]])
+    assert test_script.flat_targets(text, torch.IntTensor([2, 1])).tolist() == [3, 4, 5]
+
+
+def test_validation_data_left_empty_by_filtering_fails_naming_the_folder(tmp_path, make_lmdb):
+    import argparse
+    make_lmdb(str(tmp_path / 'valid'), ['서울', '부산'])
+    opt = finish_common_options(argparse.Namespace(
+        character='0123456789abcdefghijklmnopqrstuvwxyz', sensitive=False, rgb=False, input_channel=1,
+        batch_max_length=25, data_filtering_off=False, imgH=32, imgW=100, PAD=False, workers=0))
+    with pytest.raises(ValueError, match=r'valid: no sample is left after filtering'):
+        test_script.make_eval_loader(str(tmp_path / 'valid'), opt, 2)

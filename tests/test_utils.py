@@ -89,7 +89,7 @@ def test_write_then_read_alphabet_file(tmp_path):
 
 def test_load_character_string_file_and_mistyped_path(tmp_path, monkeypatch):
     assert load_character(DEFAULT_CHARACTER) == DEFAULT_CHARACTER
-    assert load_character(nfd('가나다')) == '가나다'
+    assert load_character(nfd('가나다')) == nfd('가나다')  # one class per character, as given
     path = tmp_path / 'ko.txt'
     path.write_text('가\n나\n', encoding='utf-8')
     assert load_character(str(path)) == '가나'
@@ -298,3 +298,9 @@ def test_run_script_turns_bad_input_into_one_line_and_keeps_bugs_loud(tmp_path):
     with pytest.raises(RuntimeError, match='a programming error'):
         run_script(bug, [])
     assert run_script(lambda argv: argv, ['x']) == ['x']
+
+
+def test_character_string_is_kept_exactly_so_dtrb_class_counts_hold():
+    from utils import load_character
+    decomposed = 'e\u0301\u1112\u1161'  # NFC would merge these four into two characters
+    assert load_character(decomposed) == decomposed
