@@ -33,17 +33,19 @@ if __package__ in (None, ''):
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ALPHABET = 'korean/alphabets/ksx1001.txt'
-TRAIN_FONT_DIRS = ['/usr/share/fonts/truetype/nanum']
+TRAIN_FONT_DIRS = ['/usr/share/fonts/truetype/nanum', '/usr/share/fonts/truetype/alee',
+                   '/usr/share/fonts/truetype/lexi']
 TEST_FONT_DIRS = ['/usr/share/fonts/truetype/unfonts-core', '/usr/share/fonts/truetype/baekmuk']
-FONT_PACKAGES = 'fonts-nanum fonts-unfonts-core fonts-baekmuk'
+FONT_PACKAGES = ('fonts-nanum fonts-nanum-extra fonts-alee fonts-lexi-gulim fonts-lexi-saebom '
+                 'fonts-unfonts-core fonts-baekmuk')
 
 # The recipe, chosen by measurement on 2 CPU cores (see README, "The quickstart recipe").
-TRAIN_SOURCES = 'words:6,syllables:3,numbers:0.5,dates:0.5,scores:0.5,prices:0.5,digits:0.3'
+TRAIN_SOURCES = 'words:8,syllables:1,numbers:0.2,dates:0.2,scores:0.2,prices:0.2,digits:0.2'
 TRAIN_STYLES = 'document:2,caption:1,scene:1'
 TEST_STYLES = 'document:2,caption:1,scene:1'
 MODEL_FLAGS = ['--Transformation', 'None', '--FeatureExtraction', 'VGG', '--SequenceModeling', 'BiLSTM',
                '--Prediction', 'CTC', '--output_channel', '128', '--hidden_size', '128']
-TRAIN_FLAGS = ['--adam', '--lr', '0.001', '--batch_size', '64']
+TRAIN_FLAGS = ['--adam', '--lr', '0.003', '--lr_schedule', 'cosine', '--batch_size', '64']
 DEFAULTS = dict(train_images=60000, valid_images=600, test_images=1000, num_iter=2400,
                 demo_images=16)
 

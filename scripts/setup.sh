@@ -4,9 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FONT_PACKAGES="fonts-nanum fonts-unfonts-core fonts-baekmuk fontconfig"
+# Nanum, Alee and Lexi render training images; Un and Baekmuk are held out for testing
+FONT_PACKAGES="fonts-nanum fonts-nanum-extra fonts-alee fonts-lexi-gulim fonts-lexi-saebom fonts-unfonts-core fonts-baekmuk fontconfig"
 fonts_missing() {
-  [ ! -d /usr/share/fonts/truetype/nanum ] || [ ! -d /usr/share/fonts/truetype/unfonts-core ] \
+  [ ! -f /usr/share/fonts/truetype/nanum/NanumPen.ttf ] || [ ! -d /usr/share/fonts/truetype/alee ] \
+    || [ ! -d /usr/share/fonts/truetype/lexi ] || [ ! -d /usr/share/fonts/truetype/unfonts-core ] \
     || [ ! -d /usr/share/fonts/truetype/baekmuk ] || ! command -v fc-list >/dev/null
 }
 if fonts_missing; then
