@@ -34,6 +34,19 @@ def nfc(text: str) -> str:
     return unicodedata.normalize('NFC', text)
 
 
+def decode_utf8(raw: bytes, path: str | os.PathLike, expected: str,
+                error: type[Exception] = ValueError) -> str:
+    """``raw`` decoded as UTF-8 without a leading BOM. Bytes that are not UTF-8 raise ``error``
+    with the message ``"{path}, line N: not UTF-8 text (byte B); {expected}"``, so every text file
+    the project reads reports a bad encoding the same way."""
+    try:
+        return raw.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        line_no = raw[:e.start].count(b'\n') + 1
+        raise error(f'{os.fspath(path)}, line {line_no}: not UTF-8 text (byte {e.start}); '
+                    f'{expected}') from None
+
+
 class AlphabetFileError(ValueError):
     """An alphabet file that does not follow the one-character-a-line format."""
 
@@ -50,11 +63,8 @@ def read_alphabet_file(path: str | os.PathLike) -> str:
     path = os.fspath(path)
     with open(path, 'rb') as f:
         raw = f.read()
-    try:
-        text = raw.decode('utf-8-sig')
-    except UnicodeDecodeError as e:
-        raise AlphabetFileError(f'{path}: not UTF-8 text (byte {e.start}); an alphabet file holds '
-                                'one UTF-8 character per line') from None
+    text = decode_utf8(raw, path, 'an alphabet file holds one UTF-8 character per line',
+                       AlphabetFileError)
     characters: list[str] = []
     first_line: dict[str, int] = {}
     for line_no, line in enumerate(text.split('\n'), start=1):

@@ -45,7 +45,7 @@ if REPO_ROOT not in sys.path:
     # lets `python korean/naver_crawling.py` import the top-level `utils`
     sys.path.insert(0, REPO_ROOT)
 
-from utils import load_character  # noqa: E402
+from utils import decode_utf8, load_character  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -671,12 +671,8 @@ def read_lines(path: str) -> list[str]:
         return []
     with open(path, 'rb') as f:
         raw = f.read()
-    try:
-        text = raw.decode('utf-8-sig')
-    except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b'\n') + 1
-        raise ValueError(f'{path}, line {line}: not UTF-8 text; expected one UTF-8 title per '
-                         'line. Fix or move the file; it was left untouched.') from None
+    text = decode_utf8(raw, path, 'expected one UTF-8 title per line. Fix or move the file; '
+                       'it was left untouched.')
     lines = (unicodedata.normalize('NFC', line).strip() for line in text.splitlines())
     return [line for line in lines if line]
 

@@ -42,7 +42,7 @@ if __package__ in (None, ''):  # run as `python korean/text_sources.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from korean.hangul import is_hangul_syllable  # noqa: E402
-from utils import Alphabet  # noqa: E402
+from utils import Alphabet, decode_utf8  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -86,12 +86,7 @@ def read_text_lines(path: str | os.PathLike) -> list[tuple[int, str]]:
     """
     path = Path(path)
     raw = path.read_bytes()
-    try:
-        text = raw.decode('utf-8-sig')
-    except UnicodeDecodeError as e:
-        line_no = raw[:e.start].count(b'\n') + 1
-        raise TextFileError(f'{path}, line {line_no}: not UTF-8 text ({e.reason} at byte {e.start}); '
-                            'text files must be UTF-8') from None
+    text = decode_utf8(raw, path, 'text files must be UTF-8', TextFileError)
     lines = []
     for line_no, line in enumerate(text.splitlines(), start=1):
         line = normalize_label(line)
