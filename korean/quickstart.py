@@ -8,7 +8,7 @@
    held-out validation words in the same fonts;
 3. renders a test LMDB of the held-out test words in *other* Korean fonts (Un fonts and
    Baekmuk), so the score measures reading new words in new fonts;
-4. trains a CPU-sized None-VGG-BiLSTM-CTC model with train.py, evaluates it with test.py,
+4. trains a CPU-sized None-VGG-None-CTC model with train.py, evaluates it with test.py,
    runs demo.py on sample test images and writes a PNG contact sheet of images with their
    predictions.
 
@@ -43,10 +43,10 @@ FONT_PACKAGES = ('fonts-nanum fonts-nanum-extra fonts-alee fonts-lexi-gulim font
 TRAIN_SOURCES = 'words:8,syllables:1,numbers:0.2,dates:0.2,scores:0.2,prices:0.2,digits:0.2'
 TRAIN_STYLES = 'document:2,caption:1,scene:1'
 TEST_STYLES = 'document:2,caption:1,scene:1'
-MODEL_FLAGS = ['--Transformation', 'None', '--FeatureExtraction', 'VGG', '--SequenceModeling', 'BiLSTM',
-               '--Prediction', 'CTC', '--output_channel', '128', '--hidden_size', '128']
+MODEL_FLAGS = ['--Transformation', 'None', '--FeatureExtraction', 'VGG', '--SequenceModeling', 'None',
+               '--Prediction', 'CTC', '--output_channel', '128']
 TRAIN_FLAGS = ['--adam', '--lr', '0.003', '--lr_schedule', 'cosine', '--batch_size', '64']
-DEFAULTS = dict(train_images=60000, valid_images=600, test_images=1000, num_iter=2400,
+DEFAULTS = dict(train_images=60000, valid_images=600, test_images=1000, num_iter=2900,
                 demo_images=16)
 
 
