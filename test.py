@@ -148,7 +148,6 @@ def validation(model, criterion, evaluation_loader, converter, opt):
     labels: list[str] = []
 
     for image_tensors, labels in evaluation_loader:
-        labels = [opt.alphabet.clean(label) for label in labels]
         batch_size = image_tensors.size(0)
         length_of_data += batch_size
         image = image_tensors.to(device)

@@ -185,7 +185,6 @@ def train(opt):
         while iteration < opt.num_iter:
             image_tensors, labels = train_dataset.get_batch()
             image = image_tensors.to(device)
-            labels = [opt.alphabet.clean(label) for label in labels]
             cost = training_loss(model, criterion, image, labels, converter, opt)
             model.zero_grad()
             cost.backward()
