@@ -175,14 +175,14 @@ def validation(model, criterion, evaluation_loader, converter, opt):
             infer_time, length_of_data)
 
 
-def make_eval_loader(root: str, opt, batch_size: int):
+def make_eval_loader(root: str, opt, batch_size: int, shuffle: bool = False):
     eval_data, eval_data_log = hierarchical_dataset(root=root, opt=opt)
     if len(eval_data) == 0:
         raise ValueError(f'{root}: no sample is left after filtering (every label is longer than '
                          f'--batch_max_length {opt.batch_max_length} or holds characters outside '
                          '--character); check --character, or use --data_filtering_off')
     loader = torch.utils.data.DataLoader(
-        eval_data, batch_size=batch_size, shuffle=False, num_workers=int(opt.workers),
+        eval_data, batch_size=batch_size, shuffle=shuffle, num_workers=int(opt.workers),
         collate_fn=AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD),
         pin_memory=torch.cuda.is_available())
     return eval_data, eval_data_log, loader

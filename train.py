@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import torch
-import torch.utils.data
 
 from dataset import Batch_Balanced_Dataset
 from model import Model, init_weights, load_checkpoint, save_checkpoint
@@ -151,11 +150,9 @@ def train(opt):
     opt.select_data = opt.select_data.split('-')
     opt.batch_ratio = opt.batch_ratio.split('-')
     train_dataset = Batch_Balanced_Dataset(opt)
-    _, valid_dataset_log, valid_loader = make_eval_loader(opt.valid_data, opt, opt.batch_size)
     # upstream shuffles validation so the printed samples vary between validations
-    valid_loader = torch.utils.data.DataLoader(
-        valid_loader.dataset, batch_size=opt.batch_size, shuffle=True, num_workers=int(opt.workers),
-        collate_fn=valid_loader.collate_fn, pin_memory=torch.cuda.is_available())
+    _, valid_dataset_log, valid_loader = make_eval_loader(opt.valid_data, opt, opt.batch_size,
+                                                          shuffle=True)
     with open(f'{save_dir}/log_dataset.txt', 'a', encoding='utf-8') as log:
         log.write(valid_dataset_log)
         print('-' * 80)
