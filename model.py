@@ -27,6 +27,7 @@ from modules.feature_extraction import (
 from modules.prediction import Attention
 from modules.sequence_modeling import BidirectionalLSTM
 from modules.transformation import TPSSpatialTransformer
+from utils import InputError
 
 __all__ = [
     "Model",
@@ -189,7 +190,7 @@ def init_weights(model: nn.Module) -> None:
 # --------------------------------------------------------------------------- checkpoints
 
 
-class CheckpointMismatchError(RuntimeError):
+class CheckpointMismatchError(RuntimeError, InputError):
     """A checkpoint's tensors do not fit the model built from the options."""
 
 

@@ -321,15 +321,18 @@ def make_converter(opt: argparse.Namespace) -> CTCLabelConverter | AttnLabelConv
     return converter
 
 
+class InputError(Exception):
+    """Marks an error about the user's input whose message says everything (a checkpoint that
+    does not fit the options, for example), for errors that are not ValueErrors."""
+
+
 def run_script(main, argv=None):
     """Run a script's main, turning the errors our code raises for bad input (missing or
     malformed files, datasets, checkpoints, alphabets) into one clear line and exit status 1
     instead of a traceback. Anything else still raises with its traceback."""
     try:
         return main(argv)
-    except (FileNotFoundError, NotADirectoryError, ValueError, RuntimeError) as e:
-        if isinstance(e, RuntimeError) and type(e).__name__ != 'CheckpointMismatchError':
-            raise
+    except (FileNotFoundError, NotADirectoryError, ValueError, InputError) as e:
         raise SystemExit(f'error: {e}') from None
 
 
