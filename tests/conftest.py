@@ -8,7 +8,10 @@ import io
 import math
 import os
 import sys
+import threading
+import time
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Sequence
 
 import pytest
@@ -158,3 +161,74 @@ def constant_model(tmp_path_factory) -> Callable[..., ConstantModel]:
         probability = math.exp(5.0) / (math.exp(5.0) + opt.num_class - 1)
         return ConstantModel(str(path), args, probability, opt.num_class)
     return make
+
+
+# ---------------------------------------------------------------------------------------------
+# a local Naver-like news site (the crawler's tests and the README's crawl command)
+
+
+def headline_page(*titles: str) -> str:
+    """A section page in today's Naver markup holding ``titles``."""
+    items = ''.join(
+        f'<li class="sa_item"><div class="sa_text"><a class="sa_text_title" href="/x">'
+        f'<strong class="sa_text_strong">{t}</strong></a></div></li>\n' for t in titles)
+    return f'<html><body><ul class="sa_list">\n{items}</ul></body></html>'
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: str = ''
+    delay: float = 0.0
+
+
+class NaverStub:
+    """A local HTTP server: ``routes`` maps a request path (with query) to a Reply, or to a
+    list of Replies given one per request (the last one repeats). Records every request."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Reply | list[Reply]] = {}
+        self.requests: list[tuple[float, str, str]] = []  # (time, path, user agent)
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                stub.requests.append((time.monotonic(), self.path, self.headers.get('User-Agent', '')))
+                reply = stub._next_reply(self.path)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                body = reply.body.encode('utf-8')
+                try:
+                    self.send_response(reply.status)
+                    self.send_header('Content-Type', 'text/html; charset=utf-8')
+                    self.send_header('Content-Length', str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (timeout test)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f'http://127.0.0.1:{self.server.server_port}'
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={'poll_interval': 0.05},
+                                       daemon=True)
+
+    def __enter__(self) -> 'NaverStub':
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _next_reply(self, path: str) -> Reply:
+        route = self.routes.get(path, Reply(404, 'not found'))
+        if isinstance(route, list):
+            return route.pop(0) if len(route) > 1 else route[0]
+        return route
+
+    def paths(self) -> list[str]:
+        return [path for _, path, _ in self.requests]

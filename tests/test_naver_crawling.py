@@ -7,15 +7,13 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import unicodedata
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from conftest import NaverStub, Reply, headline_page
 from korean import naver_crawling as nc
 from utils import load_character
 
@@ -39,75 +37,13 @@ NORMAL_TITLES = [
 BACKUP_NAME = re.compile(r'^\d{6}_\d{4}(_\d+)?\.txt$')
 
 
-def headline_page(*titles: str) -> str:
-    """A section page in today's Naver markup holding ``titles``."""
-    items = ''.join(
-        f'<li class="sa_item"><div class="sa_text"><a class="sa_text_title" href="/x">'
-        f'<strong class="sa_text_strong">{t}</strong></a></div></li>\n' for t in titles)
-    return f'<html><body><ul class="sa_list">\n{items}</ul></body></html>'
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: str = ''
-    delay: float = 0.0
-
-
-class NaverStub:
-    """A local HTTP server: ``routes`` maps a request path (with query) to a Reply, or to a
-    list of Replies given one per request (the last one repeats). Records every request."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Reply | list[Reply]] = {}
-        self.requests: list[tuple[float, str, str]] = []  # (time, path, user agent)
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                stub.requests.append((time.monotonic(), self.path, self.headers.get('User-Agent', '')))
-                reply = stub._next_reply(self.path)
-                if reply.delay:
-                    time.sleep(reply.delay)
-                body = reply.body.encode('utf-8')
-                try:
-                    self.send_response(reply.status)
-                    self.send_header('Content-Type', 'text/html; charset=utf-8')
-                    self.send_header('Content-Length', str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up waiting (timeout test)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f'http://127.0.0.1:{self.server.server_port}'
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={'poll_interval': 0.05},
-                                       daemon=True)
-
-    def _next_reply(self, path: str) -> Reply:
-        route = self.routes.get(path, Reply(404, 'not found'))
-        if isinstance(route, list):
-            return route.pop(0) if len(route) > 1 else route[0]
-        return route
-
-    def paths(self) -> list[str]:
-        return [path for _, path, _ in self.requests]
-
-
 @pytest.fixture
 def naver(monkeypatch: pytest.MonkeyPatch):
     for var in ('HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'all_proxy'):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv('NO_PROXY', '127.0.0.1,localhost')
-    stub = NaverStub()
-    stub.thread.start()
-    yield stub
-    stub.server.shutdown()
-    stub.server.server_close()
+    with NaverStub() as stub:
+        yield stub
 
 
 def run_cli(naver: NaverStub, out: Path, *extra: str) -> int:

@@ -17,10 +17,8 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
 import unicodedata
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -28,7 +26,7 @@ import lmdb
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from conftest import REPO
+from conftest import REPO, NaverStub, Reply, headline_page
 
 README = Path(REPO) / 'README.md'
 CI_SCRIPT = Path(REPO) / '.ci' / 'run'
@@ -211,7 +209,7 @@ class Workspace:
     messages), with what its commands need from outside: the Naver stand-in and a font."""
     root: Path
     env: dict[str, str]
-    naver: NaverSite | None = None
+    naver: NaverStub | None = None
     font: ImageFont.FreeTypeFont | None = None
     transcript: list[str] = field(default_factory=list)
 
@@ -374,53 +372,17 @@ def write_aihub_outdoor(root: Path, font: ImageFont.FreeTypeFont) -> set[str]:
     return kept
 
 
-class NaverSite:
+@pytest.fixture
+def naver_site() -> Iterator[NaverStub]:
     """Naver-like news sections on 127.0.0.1: ``/section/<sid>`` serves the fixture page
     tests/data/naver/section_normal.html and ``/section/<sid>?page=2`` one headline of
-    PAGE_TWO_HEADLINES in the same markup; anything else is a 404. Records every path."""
-
-    def __init__(self) -> None:
-        page_one = (NAVER_PAGES / 'section_normal.html').read_text(encoding='utf-8')
-        self.pages = {f'/section/{sid}': page_one for sid in PAGE_TWO_HEADLINES}
-        self.pages.update({f'/section/{sid}?page=2': naver_page(title)
-                           for sid, title in PAGE_TWO_HEADLINES.items()})
-        self.requested: list[str] = []
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                site.requested.append(self.path)
-                page = site.pages.get(self.path)
-                body = (page if page is not None else 'not found').encode('utf-8')
-                self.send_response(200 if page is not None else 404)
-                self.send_header('Content-Type', 'text/html; charset=utf-8')
-                self.send_header('Content-Length', str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f'http://127.0.0.1:{self.server.server_port}'
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={'poll_interval': 0.05},
-                                       daemon=True)
-
-
-def naver_page(title: str) -> str:
-    return ('<html><head><meta charset="utf-8"></head><body><ul class="sa_list">'
-            '<li class="sa_item"><div class="sa_text"><a class="sa_text_title" href="/a/9">'
-            f'<strong class="sa_text_strong">{title}</strong></a></div></li></ul></body></html>')
-
-
-@pytest.fixture
-def naver_site() -> Iterator[NaverSite]:
-    site = NaverSite()
-    site.thread.start()
-    yield site
-    site.server.shutdown()
-    site.server.server_close()
+    PAGE_TWO_HEADLINES in the same markup; anything else is a 404."""
+    page_one = (NAVER_PAGES / 'section_normal.html').read_text(encoding='utf-8')
+    with NaverStub() as site:
+        site.routes.update({f'/section/{sid}': Reply(200, page_one) for sid in PAGE_TWO_HEADLINES})
+        site.routes.update({f'/section/{sid}?page=2': Reply(200, headline_page(title))
+                            for sid, title in PAGE_TWO_HEADLINES.items()})
+        yield site
 
 
 @pytest.fixture(scope='module')
@@ -485,7 +447,7 @@ def crawl_step(command: str, argv: list[str], ws: Workspace) -> None:
     # every section, each page up to --max_pages, nothing else
     expected = sorted(f'/section/{sid}' + (f'?page={page}' if page > 1 else '')
                       for sid in PAGE_TWO_HEADLINES for page in range(1, max_pages + 1))
-    assert sorted(ws.naver.requested) == expected
+    assert sorted(ws.naver.paths()) == expected
     headlines = (output_dir / 'headlines.txt').read_text(encoding='utf-8').splitlines()
     assert PAGE_ONE_HEADLINE in headlines
     if max_pages > 1:
