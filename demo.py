@@ -7,6 +7,7 @@ import torch
 import torch.utils.data
 
 from dataset import AlignCollate, RawDataset
+from model import read_model_config
 from test import decode_predictions, load_model_for_inference, run_model
 from utils import (add_common_options, configure_cuda, finish_common_options, make_converter, pick_device,
                    run_script)
@@ -50,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None):
-    opt = finish_common_options(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    opt = finish_common_options(args, read_model_config(args.saved_model))
     configure_cuda(opt)
     return demo(opt)
 

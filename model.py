@@ -7,13 +7,14 @@ from ``nn.DataParallel``); :func:`read_checkpoint` also accepts keys without it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -27,7 +28,7 @@ from modules.feature_extraction import (
 from modules.prediction import Attention
 from modules.sequence_modeling import BidirectionalLSTM
 from modules.transformation import TPSSpatialTransformer
-from utils import InputError
+from utils import InputError, decode_utf8
 
 __all__ = [
     "Model",
@@ -41,6 +42,9 @@ __all__ = [
     "read_checkpoint",
     "load_checkpoint",
     "describe_stages",
+    "config_path",
+    "write_model_config",
+    "read_model_config",
 ]
 
 logger = logging.getLogger(__name__)
@@ -242,25 +246,134 @@ def checkpoint_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return {CHECKPOINT_PREFIX + key: tensor.detach().cpu() for key, tensor in state.items()}
 
 
-def save_checkpoint(model: nn.Module, path: str | os.PathLike) -> None:
-    """Write :func:`checkpoint_state_dict` to ``path`` atomically, creating parent folders.
-
-    The file is written next to ``path`` under a temporary name and renamed over it, so an
-    interruption (Ctrl-C, full disk) leaves either the old file or the new one, never half.
-    """
-    path = Path(path)
+def _write_atomically(path: Path, write: Callable[[Any], None]) -> None:
+    """Call ``write(handle)`` on a temporary file next to ``path``, then rename it over
+    ``path``: an interruption (Ctrl-C, full disk) leaves the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = checkpoint_state_dict(model)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def save_checkpoint(
+    model: nn.Module, path: str | os.PathLike, config: Mapping[str, Any] | None = None
+) -> None:
+    """Write :func:`checkpoint_state_dict` to ``path`` atomically, creating parent folders.
+
+    With ``config`` (``utils.model_config(opt)``), the model configuration is written first to
+    :func:`config_path` beside it, so the ``.pth`` stays a plain state dict upstream DTRB
+    loads while test.py, demo.py and export.py can rebuild the model without flags.
+    """
+    path = Path(path)
+    if config is not None:
+        write_model_config(config, config_path(path))
+    state = checkpoint_state_dict(model)
+    _write_atomically(path, lambda handle: torch.save(state, handle))
+
+
+# --------------------------------------------------------------------------- model configuration
+
+CONFIG_FORMAT = "dtrb-korean-model-config"
+CONFIG_VERSION = 1
+_CONFIG_TYPES: dict[str, type] = {
+    "Transformation": str, "FeatureExtraction": str, "SequenceModeling": str, "Prediction": str,
+    "num_fiducial": int, "imgH": int, "imgW": int, "rgb": bool, "input_channel": int,
+    "output_channel": int, "hidden_size": int, "PAD": bool, "character": str,
+    "sensitive": bool, "batch_max_length": int,
+}
+
+
+def config_path(checkpoint: str | os.PathLike) -> Path:
+    """Where a checkpoint's configuration lives: ``a/b.pth`` -> ``a/b.json`` (``b.onnx`` too)."""
+    return Path(checkpoint).with_suffix(".json")
+
+
+def write_model_config(config: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """Write a model configuration (the keys of ``utils.MODEL_OPTION_DEFAULTS``) as JSON,
+    atomically; the file also names its format and the class count for people reading it."""
+    missing = [key for key in _CONFIG_TYPES if key not in config]
+    if missing:
+        raise ValueError(f"model configuration lacks {', '.join(missing)}")
+    content = {"format": CONFIG_FORMAT, "version": CONFIG_VERSION}
+    content.update({key: config[key] for key in _CONFIG_TYPES})
+    content["num_class"] = len(config["character"]) + (1 if config["Prediction"] == "CTC" else 2)
+    text = json.dumps(content, ensure_ascii=False, indent=1) + "\n"
+    _write_atomically(Path(path), lambda handle: handle.write(text.encode("utf-8")))
+
+
+def _typed_config(values: Mapping[str, Any], source: Path, from_text: bool) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for key, kind in _CONFIG_TYPES.items():
+        if key not in values:
+            raise ValueError(f"{source}: the model configuration has no '{key}'")
+        value = values[key]
+        if from_text and kind is bool:
+            if value not in ("True", "False"):
+                raise ValueError(f"{source}: '{key}: {value}' is not True or False")
+            value = value == "True"
+        elif from_text and kind is int:
+            try:
+                value = int(value)
+            except ValueError:
+                raise ValueError(f"{source}: '{key}: {value}' is not an integer") from None
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(f"{source}: '{key}' is {value!r}; expected a {kind.__name__}")
+        config[key] = value
+    for flag, allowed in STAGE_CHOICES.items():
+        if config[flag] not in allowed:
+            raise ValueError(f"{source}: '{flag}' is {config[flag]!r}; expected one of {', '.join(allowed)}")
+    config["config_file"] = str(source)
+    return config
+
+
+def _read_json_config(path: Path) -> dict[str, Any]:
+    text = decode_utf8(path.read_bytes(), path, "a model configuration is UTF-8 JSON")
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}, line {err.lineno}: not valid JSON ({err.msg}); expected the "
+                         "model configuration train.py writes beside a checkpoint") from None
+    if not isinstance(content, dict) or content.get("format") != CONFIG_FORMAT:
+        raise ValueError(f"{path}: not a model configuration (expected a JSON object with "
+                         f"\"format\": \"{CONFIG_FORMAT}\")")
+    return _typed_config(content, path, from_text=False)
+
+
+def _read_upstream_opt_txt(path: Path) -> dict[str, Any]:
+    """The model options of the last block of a DTRB ``opt.txt`` (``name: value`` lines between
+    dashed lines; train.py appends a block per run, so the last one describes the newest)."""
+    text = decode_utf8(path.read_bytes(), path, "opt.txt is UTF-8 text")
+    blocks = text.split("------------ Options -------------\n")
+    values: dict[str, str] = {}
+    for line in blocks[-1].split("\n"):
+        name, sep, value = line.partition(": ")
+        if sep and name in _CONFIG_TYPES:
+            values[name] = value  # not stripped: an alphabet may end in a space
+    return _typed_config(values, path, from_text=True)
+
+
+def read_model_config(checkpoint: str | os.PathLike) -> dict[str, Any] | None:
+    """The configuration to rebuild the model of ``checkpoint``: the JSON beside it
+    (:func:`config_path`), else upstream's ``opt.txt`` in its folder, else None (a bare DTRB
+    checkpoint: the user's flags describe it, as upstream). The dict holds the keys of
+    ``utils.MODEL_OPTION_DEFAULTS`` plus ``config_file``, the file it came from. A malformed
+    file raises ValueError naming it."""
+    if not checkpoint:
+        return None
+    json_path = config_path(checkpoint)
+    if json_path.is_file():
+        return _read_json_config(json_path)
+    opt_txt = Path(checkpoint).parent / "opt.txt"
+    if opt_txt.is_file():
+        return _read_upstream_opt_txt(opt_txt)
+    return None
 
 
 def _strip_prefix(key: str) -> str:

@@ -14,7 +14,7 @@ import torch.utils.data
 from nltk.metrics.distance import edit_distance
 
 from dataset import AlignCollate, hierarchical_dataset
-from model import Model, load_checkpoint
+from model import Model, config_path, load_checkpoint, read_model_config
 from utils import (AttnLabelConverter, Averager, add_common_options, configure_cuda, finish_common_options,
                    make_converter, pick_device, run_script)
 
@@ -259,6 +259,8 @@ def test(opt):
     opt.exp_name = result_name(opt.saved_model)
     os.makedirs(f'./result/{opt.exp_name}', exist_ok=True)
     shutil.copy(opt.saved_model, f'./result/{opt.exp_name}/')
+    if config_path(opt.saved_model).is_file():
+        shutil.copy(config_path(opt.saved_model), f'./result/{opt.exp_name}/')
     criterion = make_criterion(opt, device)
 
     with torch.no_grad():
@@ -284,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None):
-    opt = finish_common_options(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    opt = finish_common_options(args, read_model_config(args.saved_model))
     if opt.baiduCTC:
         baidu_ctc_loss_class()
     configure_cuda(opt)

@@ -15,7 +15,7 @@ from model import Model, init_weights, load_checkpoint, save_checkpoint
 from test import (baidu_ctc_cost, baidu_ctc_loss_class, make_criterion, make_eval_loader,
                   print_model_parameters, validation)
 from utils import (Averager, add_common_options, configure_cuda, cut_at_eos, finish_common_options,
-                   make_converter, pick_device, run_script)
+                   make_converter, model_config, pick_device, run_script)
 
 CHECKPOINT_EVERY = 100_000  # upstream writes iter_{N}.pth every 1e5 iterations
 
@@ -199,10 +199,10 @@ def train(opt):
                 model.train()
                 if accuracy > best_accuracy:
                     best_accuracy = accuracy
-                    save_checkpoint(model, f'{save_dir}/best_accuracy.pth')
+                    save_checkpoint(model, f'{save_dir}/best_accuracy.pth', model_config(opt))
                 if norm_ED > best_norm_ED:
                     best_norm_ED = norm_ED
-                    save_checkpoint(model, f'{save_dir}/best_norm_ED.pth')
+                    save_checkpoint(model, f'{save_dir}/best_norm_ED.pth', model_config(opt))
                 report = format_validation(iteration, opt, loss_avg.val(), valid_loss, elapsed_time,
                                            accuracy, norm_ED, best_accuracy, best_norm_ED)
                 loss_avg.reset()
@@ -214,11 +214,11 @@ def train(opt):
                     log.write(samples + '\n')
 
             if (iteration + 1) % CHECKPOINT_EVERY == 0:
-                save_checkpoint(model, f'{save_dir}/iter_{iteration + 1}.pth')
+                save_checkpoint(model, f'{save_dir}/iter_{iteration + 1}.pth', model_config(opt))
             iteration += 1
     except KeyboardInterrupt:
         path = f'{save_dir}/iter_{iteration}.pth'
-        save_checkpoint(model, path)
+        save_checkpoint(model, path, model_config(opt))
         print(f'\ninterrupted at iteration {iteration}; the model is saved in {path}.\n'
               f'Resume with the same command plus --saved_model {path}')
         raise SystemExit(130)

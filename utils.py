@@ -263,52 +263,156 @@ class Averager:
 # ----------------------------------------------------------------------------------------------
 # command-line options shared by train.py, test.py and demo.py
 
+STAGE_FLAGS = ('Transformation', 'FeatureExtraction', 'SequenceModeling', 'Prediction')
+
+# Everything needed to rebuild a model and feed it as training did: the configuration a
+# checkpoint carries beside it (model.save_checkpoint). Upstream's defaults; None = required.
+MODEL_OPTION_DEFAULTS: dict[str, object] = {
+    'Transformation': None, 'FeatureExtraction': None, 'SequenceModeling': None, 'Prediction': None,
+    'num_fiducial': 20, 'imgH': 32, 'imgW': 100, 'rgb': False, 'input_channel': 1,
+    'output_channel': 512, 'hidden_size': 256, 'PAD': False, 'character': DEFAULT_CHARACTER,
+    'sensitive': False, 'batch_max_length': 25,
+}
+# May differ from the checkpoint's value: the weights and the preprocessing do not depend on it
+# (it bounds the labels kept and the Attn decoding steps), and upstream users lower it at test
+# time to filter long labels.
+OVERRIDABLE_OPTIONS = frozenset({'batch_max_length'})
+
 
 def add_common_options(parser: argparse.ArgumentParser, saved_model_required: bool) -> None:
     """The data-processing and model-architecture flags the three scripts share, with
-    upstream's names and defaults."""
+    upstream's names and defaults.
+
+    The model flags parse to None when not given, so :func:`finish_common_options` can tell a
+    flag the user typed from a default and fill the rest from a checkpoint's configuration. The
+    stage flags are required at parse time only where there is no checkpoint to describe the
+    model (train.py); test.py and demo.py ask for them only when the checkpoint has no
+    configuration beside it."""
     parser.add_argument('--workers', type=int, default=4, help='number of data loading workers')
     parser.add_argument('--batch_size', type=int, default=192, help='input batch size')
     parser.add_argument('--saved_model', required=saved_model_required, default='',
                         help='path to the model checkpoint (.pth)')
-    parser.add_argument('--batch_max_length', type=int, default=25, help='maximum label length')
-    parser.add_argument('--imgH', type=int, default=32, help='the height of the input image')
-    parser.add_argument('--imgW', type=int, default=100, help='the width of the input image')
-    parser.add_argument('--rgb', action='store_true', help='use rgb input')
-    parser.add_argument('--character', type=str, default=DEFAULT_CHARACTER,
+    parser.add_argument('--batch_max_length', type=int, help='maximum label length (default 25)')
+    parser.add_argument('--imgH', type=int, help='the height of the input image (default 32)')
+    parser.add_argument('--imgW', type=int, help='the width of the input image (default 100)')
+    parser.add_argument('--rgb', action='store_true', default=None, help='use rgb input')
+    parser.add_argument('--character', type=str,
                         help='the label alphabet, or the path of an alphabet file '
-                             '(UTF-8, one character per line)')
-    parser.add_argument('--sensitive', action='store_true', help='for sensitive character mode')
-    parser.add_argument('--PAD', action='store_true', help='whether to keep ratio then pad for image resize')
-    parser.add_argument('--Transformation', type=str, required=True, help='Transformation stage. None|TPS')
-    parser.add_argument('--FeatureExtraction', type=str, required=True,
-                        help='FeatureExtraction stage. VGG|RCNN|ResNet')
-    parser.add_argument('--SequenceModeling', type=str, required=True, help='SequenceModeling stage. None|BiLSTM')
-    parser.add_argument('--Prediction', type=str, required=True, help='Prediction stage. CTC|Attn')
-    parser.add_argument('--num_fiducial', type=int, default=20, help='number of fiducial points of TPS-STN')
-    parser.add_argument('--input_channel', type=int, default=1, help='the number of input channel of Feature extractor')
-    parser.add_argument('--output_channel', type=int, default=512,
-                        help='the number of output channel of Feature extractor')
-    parser.add_argument('--hidden_size', type=int, default=256, help='the size of the LSTM hidden state')
+                             f'(UTF-8, one character per line); default {DEFAULT_CHARACTER}')
+    parser.add_argument('--sensitive', action='store_true', default=None, help='for sensitive character mode')
+    parser.add_argument('--PAD', action='store_true', default=None,
+                        help='whether to keep ratio then pad for image resize')
+    stages_required = not saved_model_required
+    described = '' if stages_required else ' (read from the checkpoint\'s configuration when it has one)'
+    parser.add_argument('--Transformation', type=str, required=stages_required,
+                        help='Transformation stage. None|TPS' + described)
+    parser.add_argument('--FeatureExtraction', type=str, required=stages_required,
+                        help='FeatureExtraction stage. VGG|RCNN|ResNet' + described)
+    parser.add_argument('--SequenceModeling', type=str, required=stages_required,
+                        help='SequenceModeling stage. None|BiLSTM' + described)
+    parser.add_argument('--Prediction', type=str, required=stages_required,
+                        help='Prediction stage. CTC|Attn' + described)
+    parser.add_argument('--num_fiducial', type=int, help='number of fiducial points of TPS-STN (default 20)')
+    parser.add_argument('--input_channel', type=int,
+                        help='the number of input channel of Feature extractor (default 1)')
+    parser.add_argument('--output_channel', type=int,
+                        help='the number of output channel of Feature extractor (default 512)')
+    parser.add_argument('--hidden_size', type=int, help='the size of the LSTM hidden state (default 256)')
 
 
-def finish_common_options(opt: argparse.Namespace) -> argparse.Namespace:
-    """Apply the rules upstream applies after parsing, plus alphabet files.
+def resolve_alphabet(character: str | None, sensitive: bool) -> str:
+    """The class characters for a ``--character`` value and ``--sensitive``, as upstream plus
+    alphabet files: a file is read (and kept under --sensitive, so a Korean alphabet with
+    upper-case Latin letters can be case-sensitive); an alphabet *string* is replaced by the 94
+    printable ASCII characters under --sensitive."""
+    character = DEFAULT_CHARACTER if character is None else character
+    given_file = os.path.isfile(character)
+    characters = load_character(character)
+    if sensitive and not given_file:
+        return SENSITIVE_CHARACTER
+    return characters
 
+
+def _describe_alphabet(characters: str) -> str:
+    shown = characters if len(characters) <= 40 else f'{characters[:20]}...{characters[-10:]}'
+    return f'{len(characters)} characters {shown!r}'
+
+
+def _alphabet_difference(given: str, trained: str) -> str:
+    missing = [ch for ch in given if ch not in set(trained)]
+    extra = [ch for ch in trained if ch not in set(given)]
+    if missing or extra:
+        return (f'{len(missing)} characters only on the command line ({"".join(missing[:10])!r}), '
+                f'{len(extra)} only in the checkpoint ({"".join(extra[:10])!r})')
+    first = next(i for i, (a, b) in enumerate(zip(given, trained)) if a != b)
+    return f'the same characters in another order (first difference at class {first + 1})'
+
+
+def _check_against_config(opt: argparse.Namespace, config: dict, source: str) -> None:
+    """Stop on any model flag the user gave that contradicts the checkpoint's configuration:
+    a silent mismatch would load fine and predict garbage."""
+    for flag in MODEL_OPTION_DEFAULTS:
+        if flag in ('character', 'sensitive') or flag in OVERRIDABLE_OPTIONS:
+            continue
+        given = getattr(opt, flag, None)
+        if given is not None and flag in config and given != config[flag]:
+            raise ValueError(f'--{flag} {given} contradicts the checkpoint\'s configuration '
+                             f'({source}: {flag} = {config[flag]}); drop the flag, or use a '
+                             'checkpoint trained with it')
+    if opt.sensitive is not None and opt.sensitive != config['sensitive']:
+        raise ValueError(f'--sensitive contradicts the checkpoint\'s configuration ({source}: '
+                         f'sensitive = {config["sensitive"]}); drop the flag')
+    if opt.character is not None:
+        given = resolve_alphabet(opt.character, config['sensitive'])
+        if given != config['character']:
+            raise ValueError(
+                f'--character {opt.character!r} ({_describe_alphabet(given)}) contradicts the '
+                f'checkpoint\'s configuration ({source}: {_describe_alphabet(config["character"])}): '
+                f'{_alphabet_difference(given, config["character"])}; drop --character')
+
+
+def finish_common_options(opt: argparse.Namespace, config: dict | None = None) -> argparse.Namespace:
+    """Apply the rules upstream applies after parsing, plus alphabet files and checkpoint
+    configurations.
+
+    * ``config`` (``model.read_model_config`` of --saved_model) fills every model flag the user
+      did not give; a given flag that contradicts it raises ValueError naming both values
+      (``--batch_max_length`` may differ: see :data:`OVERRIDABLE_OPTIONS`).
+      ``config['config_file']`` names its file in messages. Without a configuration the flags
+      take upstream's defaults and the four stage flags are required.
     * ``--character`` may name an alphabet file; it is read here.
     * ``--sensitive`` replaces an alphabet *string* by the 94 printable ASCII characters, as
-      upstream; an alphabet *file* is kept (so a Korean alphabet with upper-case Latin letters
-      can be case-sensitive), only lower-casing is switched off.
+      upstream; an alphabet *file* is kept, only lower-casing is switched off.
     * ``--rgb`` sets input_channel to 3.
     """
-    given_file = os.path.isfile(opt.character)
-    opt.character = load_character(opt.character)
-    if opt.sensitive and not given_file:
-        opt.character = SENSITIVE_CHARACTER
+    if config is not None:
+        source = str(config.get('config_file', 'the checkpoint configuration'))
+        _check_against_config(opt, config, source)
+        for flag in MODEL_OPTION_DEFAULTS:
+            if not (flag in OVERRIDABLE_OPTIONS and getattr(opt, flag, None) is not None):
+                setattr(opt, flag, config[flag])
+    else:
+        # a namespace built by hand without stage attributes (data-only use) needs none
+        missing = [f'--{flag}' for flag in STAGE_FLAGS
+                   if hasattr(opt, flag) and getattr(opt, flag) is None]
+        if missing:
+            where = f' beside {opt.saved_model}' if getattr(opt, 'saved_model', '') else ''
+            raise ValueError(f'the following arguments are required: {", ".join(missing)} (there is '
+                             f'no model configuration{where} to read them from)')
+        for flag, default in MODEL_OPTION_DEFAULTS.items():
+            if getattr(opt, flag, None) is None:
+                setattr(opt, flag, default)
+        opt.character = resolve_alphabet(opt.character, opt.sensitive)
     if opt.rgb:
         opt.input_channel = 3
     opt.alphabet = Alphabet(opt.character, opt.sensitive)
     return opt
+
+
+def model_config(opt: argparse.Namespace) -> dict:
+    """The configuration a checkpoint carries (see :data:`MODEL_OPTION_DEFAULTS`) from a
+    finished option namespace."""
+    return {flag: getattr(opt, flag) for flag in MODEL_OPTION_DEFAULTS}
 
 
 def make_converter(opt: argparse.Namespace) -> CTCLabelConverter | AttnLabelConverter:

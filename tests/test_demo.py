@@ -73,6 +73,27 @@ def test_table_order_and_log(learned_model, image_folder, capsys):
         assert f.read() == printed * 2
 
 
+def test_a_self_describing_checkpoint_needs_no_model_flags(learned_model, image_folder, capsys):
+    """train.py writes best_accuracy.json beside the .pth: demo.py rebuilds the model from it."""
+    full = demo.main(learned_model.args + ['--image_folder', 'demo_images', '--saved_model',
+                                           learned_model.checkpoint, '--workers', '0'])
+    bare = demo.main(['--image_folder', 'demo_images', '--saved_model', learned_model.checkpoint,
+                      '--workers', '0'])
+    assert bare == full
+    assert [pred for path, pred, _ in bare if path.lower().endswith('.png')] == ['다라마', '가나', '바-사']
+
+
+def test_a_flag_that_contradicts_the_checkpoint_stops_naming_both_values(learned_model, image_folder):
+    from utils import run_script
+    with pytest.raises(SystemExit) as info:
+        run_script(demo.main, ['--image_folder', 'demo_images', '--saved_model', learned_model.checkpoint,
+                               '--workers', '0', '--imgW', '120'])
+    message = str(info.value.code)
+    assert message.startswith('error: --imgW 120 contradicts') and 'imgW = 100' in message
+    assert 'best_accuracy.json' in message
+    assert not os.path.exists('log_demo_result.txt')  # stopped before reading any image
+
+
 @pytest.mark.parametrize('prediction, token', [('CTC', '[CTCblank]'), ('Attn', '[s]')])
 def test_empty_prediction_prints_confidence_zero(constant_model, image_folder, capsys, prediction, token):
     model = constant_model(prediction, '가나다', token)

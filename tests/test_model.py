@@ -619,3 +619,65 @@ def test_finetune_with_an_unrelated_file_refuses_to_start_from_scratch(tmp_path)
     torch.save({"encoder.weight": torch.zeros(3, 3)}, path)
     with pytest.raises(CheckpointMismatchError, match="unrelated.pth.*none of its 1 tensors"):
         load_checkpoint(small_model("None-VGG-None-CTC"), path, finetune=True)
+
+
+# --------------------------------------------------------------------------- model configuration
+
+
+def _finished_opt(**overrides) -> argparse.Namespace:
+    from utils import finish_common_options
+    values = dict(Transformation="TPS", FeatureExtraction="ResNet", SequenceModeling="BiLSTM",
+                  Prediction="Attn", character="가나다 ", sensitive=None, rgb=None, PAD=True,
+                  imgW=160, batch_max_length=40)
+    values.update(overrides)
+    return finish_common_options(argparse.Namespace(**values))
+
+
+def test_save_checkpoint_writes_the_configuration_beside_a_plain_state_dict(tmp_path):
+    from model import config_path, read_model_config
+    from utils import model_config
+    opt = _finished_opt()
+    model = small_model("None-VGG-None-CTC")
+    path = tmp_path / "exp" / "best_accuracy.pth"
+    save_checkpoint(model, path, model_config(opt))
+    assert config_path(path) == tmp_path / "exp" / "best_accuracy.json"
+    # the .pth stays what upstream DTRB loads: a state dict of tensors only
+    state = torch.load(path, weights_only=True)
+    assert all(key.startswith("module.") and isinstance(v, torch.Tensor) for key, v in state.items())
+    config = read_model_config(path)
+    assert config.pop("config_file") == str(config_path(path))
+    assert config == model_config(opt)
+    assert config["character"] == "가나다 " and config["imgW"] == 160 and config["PAD"] is True
+    written = json.loads(config_path(path).read_text(encoding="utf-8"))
+    assert written["num_class"] == 6  # 4 characters + [GO] + [s] and written["format"] == "dtrb-korean-model-config"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["best_accuracy.json", "best_accuracy.pth"]
+
+
+def test_upstream_opt_txt_is_read_when_no_configuration_is_beside(tmp_path):
+    from model import read_model_config
+    # two runs appended to one opt.txt, as upstream writes it; the last describes the newest
+    block = ("------------ Options -------------\nexp_name: x\nimgH: 32\nimgW: {imgW}\nrgb: False\n"
+             "character: 0123456789abcdefghijklmnopqrstuvwxyz \nsensitive: False\nPAD: True\n"
+             "Transformation: TPS\nFeatureExtraction: ResNet\nSequenceModeling: BiLSTM\n"
+             "Prediction: Attn\nnum_fiducial: 20\ninput_channel: 1\noutput_channel: 512\n"
+             "hidden_size: 256\nbatch_max_length: 25\nnum_class: 39\n"
+             "---------------------------------------\n")
+    (tmp_path / "opt.txt").write_text(block.format(imgW=100) + block.format(imgW=120), encoding="utf-8")
+    config = read_model_config(tmp_path / "best_accuracy.pth")
+    assert config["imgW"] == 120 and config["PAD"] is True and config["rgb"] is False
+    assert config["character"].endswith("z ")  # a trailing space is a character, not padding
+    assert config["config_file"] == str(tmp_path / "opt.txt")
+    assert read_model_config(tmp_path / "sub" / "x.pth") is None  # a bare DTRB checkpoint
+
+
+def test_broken_configuration_files_are_named(tmp_path):
+    from model import read_model_config
+    (tmp_path / "a.json").write_text('{"format": "dtrb-korean-model-config",\n "imgH": }', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"a\.json, line 2: not valid JSON"):
+        read_model_config(tmp_path / "a.pth")
+    (tmp_path / "b.json").write_text('{"some": "other json"}', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"b\.json: not a model configuration"):
+        read_model_config(tmp_path / "b.pth")
+    (tmp_path / "opt.txt").write_text("Transformation: TPS\nimgH: tall\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"opt\.txt: the model configuration has no 'FeatureExtraction'"):
+        read_model_config(tmp_path / "c.pth")

@@ -228,14 +228,36 @@ def test_benchmark_all_eval(learned_model, tmp_path, monkeypatch, make_lmdb, cap
 # errors
 
 
+def test_a_self_describing_checkpoint_needs_no_model_flags(learned_model, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    full = test_script.main(eval_argv(learned_model.args, learned_model.lmdb, learned_model.checkpoint))
+    bare = test_script.main(['--eval_data', learned_model.lmdb, '--saved_model', learned_model.checkpoint,
+                             '--workers', '0'])
+    assert bare == full == 100.0
+    result = tmp_path / 'result' / test_script.result_name(learned_model.checkpoint)
+    assert {'best_accuracy.pth', 'best_accuracy.json'} <= set(os.listdir(result))
+
+
+def test_a_bare_dtrb_checkpoint_still_needs_its_flags(learned_model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bare = str(tmp_path / 'bare.pth')
+    shutil.copy(learned_model.checkpoint, bare)
+    with pytest.raises(SystemExit) as info:
+        run_script(test_script.main, ['--eval_data', learned_model.lmdb, '--saved_model', bare])
+    assert 'required: --Transformation' in str(info.value.code)
+    assert test_script.main(eval_argv(learned_model.args, learned_model.lmdb, bare)) == 100.0
+
+
 def test_checkpoint_for_another_alphabet_names_both_class_counts(learned_model, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    bare = str(tmp_path / 'bare.pth')  # a DTRB checkpoint: no configuration beside it
+    shutil.copy(learned_model.checkpoint, bare)
     args = without_sensitive(learned_model.args)
     args[args.index('--character') + 1] = '0123456789abcdefghijklmnopqrstuvwxyz'
     with pytest.raises(SystemExit) as info:
-        run_script(test_script.main, eval_argv(args, learned_model.lmdb, learned_model.checkpoint))
+        run_script(test_script.main, eval_argv(args, learned_model.lmdb, bare))
     message = str(info.value.code)
-    assert message.startswith('error: ') and learned_model.checkpoint in message
+    assert message.startswith('error: ') and bare in message
     assert '14 classes' in message and '37' in message
 
 

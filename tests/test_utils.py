@@ -247,7 +247,7 @@ def test_averager():
 
 
 def test_common_option_defaults_are_upstreams():
-    opt = parse([])
+    opt = finish_common_options(parse([]))
     assert (opt.workers, opt.batch_size, opt.batch_max_length, opt.imgH, opt.imgW) == (4, 192, 25, 32, 100)
     assert (opt.num_fiducial, opt.input_channel, opt.output_channel, opt.hidden_size) == (20, 1, 512, 256)
     assert opt.character == DEFAULT_CHARACTER and opt.saved_model == ''
@@ -304,3 +304,73 @@ def test_character_string_is_kept_exactly_so_dtrb_class_counts_hold():
     from utils import load_character
     decomposed = 'e\u0301\u1112\u1161'  # NFC would merge these four into two characters
     assert load_character(decomposed) == decomposed
+
+
+# ------------------------------------------------------------------------------------------
+# options filled from a checkpoint's configuration
+
+
+def parse_bare(argv):
+    """What test.py and demo.py parse: no stage flag is required at parse time."""
+    parser = argparse.ArgumentParser()
+    add_common_options(parser, saved_model_required=True)
+    return parser.parse_args(['--saved_model', 'm.pth'] + argv)
+
+
+def trained_config(**overrides):
+    from utils import MODEL_OPTION_DEFAULTS
+    config = dict(MODEL_OPTION_DEFAULTS, Transformation='TPS', FeatureExtraction='ResNet',
+                  SequenceModeling='BiLSTM', Prediction='Attn', character='가나다Ab', sensitive=True,
+                  PAD=True, imgW=160, rgb=True, input_channel=3, config_file='exp/m.json')
+    config.update(overrides)
+    return config
+
+
+def test_a_configuration_fills_every_model_flag():
+    opt = finish_common_options(parse_bare([]), trained_config())
+    assert (opt.Transformation, opt.FeatureExtraction, opt.SequenceModeling, opt.Prediction) == (
+        'TPS', 'ResNet', 'BiLSTM', 'Attn')
+    assert (opt.imgH, opt.imgW, opt.PAD, opt.rgb, opt.input_channel) == (32, 160, True, True, 3)
+    assert opt.character == '가나다Ab' and opt.sensitive and opt.alphabet.clean('AB가') == 'A가'
+
+
+def test_flags_that_agree_with_the_configuration_are_accepted(tmp_path):
+    path = tmp_path / 'ko.txt'
+    path.write_text('가\n나\n다\nA\nb\n', encoding='utf-8')
+    opt = finish_common_options(parse_bare(
+        ['--Transformation', 'TPS', '--FeatureExtraction', 'ResNet', '--SequenceModeling', 'BiLSTM',
+         '--Prediction', 'Attn', '--imgW', '160', '--PAD', '--rgb', '--sensitive', '--character', str(path)]),
+        trained_config())
+    assert opt.imgW == 160 and opt.character == '가나다Ab'
+
+
+@pytest.mark.parametrize('argv, named', [
+    (['--Prediction', 'CTC'], "--Prediction CTC contradicts the checkpoint's configuration (exp/m.json: Prediction = Attn)"),
+    (['--imgW', '100'], '--imgW 100 contradicts the checkpoint\'s configuration (exp/m.json: imgW = 160)'),
+    (['--hidden_size', '128'], '--hidden_size 128 contradicts the checkpoint\'s configuration (exp/m.json: hidden_size = 256)'),
+    (['--character', '0123456789abcdefghijklmnopqrstuvwxyz'], '36 characters'),
+])
+def test_a_contradicting_flag_stops_naming_both_values(argv, named):
+    with pytest.raises(ValueError) as info:
+        finish_common_options(parse_bare(argv), trained_config(sensitive=False))
+    assert named in str(info.value)
+
+
+def test_sensitive_and_pad_contradictions_are_named():
+    with pytest.raises(ValueError, match=r'--PAD True contradicts .*PAD = False'):
+        finish_common_options(parse_bare(['--PAD']), trained_config(PAD=False))
+    with pytest.raises(ValueError, match=r'--sensitive contradicts .*sensitive = False'):
+        finish_common_options(parse_bare(['--sensitive']), trained_config(sensitive=False))
+
+
+def test_batch_max_length_may_be_lowered_at_test_time():
+    opt = finish_common_options(parse_bare(['--batch_max_length', '5']), trained_config())
+    assert opt.batch_max_length == 5
+    assert finish_common_options(parse_bare([]), trained_config()).batch_max_length == 25
+
+
+def test_without_configuration_the_stage_flags_are_required():
+    with pytest.raises(ValueError, match=r'required: --Transformation, --FeatureExtraction, '
+                                         r'--SequenceModeling, --Prediction \(there is no model '
+                                         r'configuration beside m\.pth'):
+        finish_common_options(parse_bare([]))
