@@ -17,10 +17,12 @@ DTRB keeps working. What differs is how the work is done:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import logging
 import math
 import os
+import sys
 import threading
 from typing import Any, Sequence
 
@@ -29,7 +31,7 @@ import numpy as np
 import torch
 from natsort import natsorted
 from PIL import Image
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
 
 from utils import Alphabet, nfc
 
@@ -441,6 +443,45 @@ def _parse_ratio(value: Any, flag: str) -> float:
     return ratio
 
 
+class EpochShuffleSampler(Sampler[int]):
+    """Shuffled indices of a dataset of ``size`` samples: one permutation per epoch, drawn from
+    ``seed`` and the epoch alone, so an epoch can be replayed from any position (exact resume)
+    and every process of a distributed run draws the same permutation and keeps its own shard.
+
+    With ``world_size`` > 1 the permutation is padded by repeating its start to a multiple of
+    ``world_size`` and process ``rank`` takes every ``world_size``-th index from position
+    ``rank``: the shards are disjoint (up to the padding) and equally long, so every process
+    runs the same number of batches. ``start(epoch, skip)`` selects the epoch the next
+    iteration yields and how many of its leading indices to leave out.
+    """
+
+    def __init__(self, size: int, seed: int, rank: int = 0, world_size: int = 1):
+        if size < 1:
+            raise ValueError('EpochShuffleSampler needs at least one sample')
+        self.size, self.seed = size, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.skip = 0, 0
+
+    def start(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def shard(self, epoch: int) -> list[int]:
+        generator = torch.Generator()
+        generator.manual_seed(self.seed * 1_000_003 + epoch)
+        order = torch.randperm(self.size, generator=generator).tolist()
+        if self.world_size > 1:
+            padded = -(-self.size // self.world_size) * self.world_size
+            order = (order * (padded // self.size + 1))[:padded]
+            order = order[self.rank::self.world_size]
+        return order
+
+    def __len__(self) -> int:
+        return len(self.shard(self.epoch)) - self.skip
+
+    def __iter__(self):
+        return iter(self.shard(self.epoch)[self.skip:])
+
+
 class Batch_Balanced_Dataset:
     """Upstream's batch-balanced training data: each batch holds a fixed share of every
     dataset named in opt.select_data.
@@ -449,14 +490,20 @@ class Batch_Balanced_Dataset:
     For each name the datasets under opt.train_data whose path contains it are concatenated,
     cut to the first ``int(len * opt.total_data_usage_ratio)`` samples and loaded with batch size
     ``max(round(opt.batch_size * ratio), 1)`` (shuffled, AlignCollate, opt.workers workers).
-    The log goes to stdout and is appended to ``./saved_models/{opt.exp_name}/log_dataset.txt``.
-    As upstream, opt.batch_size is set to the total batch size.
+    The log goes to stdout and is appended to ``./saved_models/{opt.exp_name}/log_dataset.txt``
+    (by process ``rank`` 0 alone). As upstream, opt.batch_size is set to the total batch size.
+
+    Shuffling is an :class:`EpochShuffleSampler` per dataset, seeded by opt.manualSeed and the
+    dataset's position in --select_data; in a distributed run (``world_size`` > 1) each process
+    reads its own shard of every dataset, opt.batch_size being the batch of one process.
+    :meth:`state_dict` says where each dataset is in its epoch and :meth:`load_state_dict`
+    continues from there, so a resumed run reads exactly the batches it would have read.
 
     Raises ValueError when the numbers of names and ratios differ, a ratio is not a positive
     number, or a name selects no sample.
     """
 
-    def __init__(self, opt: argparse.Namespace):
+    def __init__(self, opt: argparse.Namespace, rank: int = 0, world_size: int = 1):
         select_data = _split_option(opt.select_data, '--select_data')
         batch_ratio = _split_option(opt.batch_ratio, '--batch_ratio')
         if len(select_data) != len(batch_ratio):
@@ -470,22 +517,32 @@ class Batch_Balanced_Dataset:
         os.makedirs(log_dir, exist_ok=True)
         collate = AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD)
         workers = int(opt.workers)
+        seed = int(getattr(opt, 'manualSeed', 0))
+        self.names = select_data
         self.data_loader_list: list[DataLoader] = []
         self.dataloader_iter_list: list = []
+        self.samplers: list[EpochShuffleSampler] = []
+        self.epochs: list[int] = []
+        self.consumed: list[int] = []  # batches taken from the current epoch, per dataset
+        self.dataset_sizes: list[int] = []
         batch_sizes: list[int] = []
-        with open(f'{log_dir}/log_dataset.txt', 'a', encoding='utf-8') as log:
+        log = open(f'{log_dir}/log_dataset.txt', 'a', encoding='utf-8') if rank == 0 else None
+        try:
             def emit(text: str) -> None:
-                print(text)
-                log.write(text + '\n')
+                if log is not None:
+                    print(text)
+                    log.write(text + '\n')
 
             emit(DASHED_LINE)
             emit(f'dataset_root: {opt.train_data}\nopt.select_data: {select_data}\n'
                  f'opt.batch_ratio: {batch_ratio}')
-            for name, ratio in zip(select_data, ratios):
+            for position, (name, ratio) in enumerate(zip(select_data, ratios)):
                 batch_size = max(round(opt.batch_size * ratio), 1)
                 emit(DASHED_LINE)
-                dataset, dataset_log = hierarchical_dataset(opt.train_data, opt, [name])
-                log.write(dataset_log)
+                with contextlib.redirect_stdout(sys.stdout if log is not None else io.StringIO()):
+                    dataset, dataset_log = hierarchical_dataset(opt.train_data, opt, [name])
+                if log is not None:
+                    log.write(dataset_log)
                 total = len(dataset)
                 dataset = Subset(dataset, range(int(total * usage_ratio)))
                 emit(f'num total samples of {name}: {total} x {opt.total_data_usage_ratio} '
@@ -496,28 +553,64 @@ class Batch_Balanced_Dataset:
                     raise ValueError(f'--select_data {name!r} under {opt.train_data} leaves no sample '
                                      '(check --character, --batch_max_length and '
                                      '--total_data_usage_ratio, or use --data_filtering_off)')
-                loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
+                sampler = EpochShuffleSampler(len(dataset), seed * 101 + position, rank, world_size)
+                loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
                                     collate_fn=collate, pin_memory=torch.cuda.is_available(),
                                     persistent_workers=workers > 0)
                 self.data_loader_list.append(loader)
-                self.dataloader_iter_list.append(iter(loader))
+                self.samplers.append(sampler)
+                self.dataset_sizes.append(len(dataset))
                 batch_sizes.append(batch_size)
             total_batch_size = sum(batch_sizes)
             emit(f'{DASHED_LINE}\nTotal_batch_size: {"+".join(map(str, batch_sizes))} = '
                  f'{total_batch_size}\n{DASHED_LINE}')
+        finally:
+            if log is not None:
+                log.close()
         self.batch_size_list = batch_sizes
+        self.epochs = [0] * len(self.data_loader_list)
+        self.consumed = [0] * len(self.data_loader_list)
+        self.dataloader_iter_list = [None] * len(self.data_loader_list)
         opt.batch_size = total_batch_size
+
+    def _start_epoch(self, i: int, epoch: int, consumed_batches: int = 0) -> None:
+        self.epochs[i], self.consumed[i] = epoch, consumed_batches
+        self.samplers[i].start(epoch, consumed_batches * self.batch_size_list[i])
+        self.dataloader_iter_list[i] = iter(self.data_loader_list[i])
 
     def get_batch(self) -> tuple[torch.Tensor, list[str]]:
         """One balanced batch: the next batch of every loader, images concatenated on dim 0 and
-        labels in the same order; an exhausted loader starts a new (reshuffled) epoch."""
+        labels in the same order; an exhausted loader starts its next (reshuffled) epoch."""
         images, labels = [], []
-        for i, loader in enumerate(self.data_loader_list):
+        for i in range(len(self.data_loader_list)):
+            if self.dataloader_iter_list[i] is None:
+                self._start_epoch(i, self.epochs[i], self.consumed[i])
             try:
                 batch_images, batch_labels = next(self.dataloader_iter_list[i])
             except StopIteration:
-                self.dataloader_iter_list[i] = iter(loader)
+                self._start_epoch(i, self.epochs[i] + 1)
                 batch_images, batch_labels = next(self.dataloader_iter_list[i])
+            self.consumed[i] += 1
             images.append(batch_images)
             labels += batch_labels
         return torch.cat(images, 0), labels
+
+    def state_dict(self) -> dict:
+        """Where every dataset is: its epoch and the batches already taken from it."""
+        return {'names': list(self.names), 'sizes': list(self.dataset_sizes),
+                'batch_sizes': list(self.batch_size_list), 'epochs': list(self.epochs),
+                'consumed': list(self.consumed)}
+
+    def load_state_dict(self, state: dict, source: str = 'the training state') -> None:
+        """Continue every dataset where ``state`` left it. Raises ValueError naming what
+        differs when the data no longer matches (other datasets, sizes or batch shares)."""
+        for key, mine in (('names', self.names), ('sizes', self.dataset_sizes),
+                          ('batch_sizes', self.batch_size_list)):
+            if list(state[key]) != list(mine):
+                raise ValueError(f'{source}: the training data differs from the run being resumed '
+                                 f'({key}: {state[key]} then, {mine} now); resume with the same '
+                                 '--train_data, --select_data, --batch_ratio and --batch_size')
+        for i, (epoch, consumed) in enumerate(zip(state['epochs'], state['consumed'])):
+            # started lazily, so worker processes are not spawned twice
+            self.epochs[i], self.consumed[i] = int(epoch), int(consumed)
+            self.dataloader_iter_list[i] = None

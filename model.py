@@ -45,6 +45,10 @@ __all__ = [
     "config_path",
     "write_model_config",
     "read_model_config",
+    "training_state_path",
+    "save_training_state",
+    "load_training_state",
+    "restore_training_state",
 ]
 
 logger = logging.getLogger(__name__)
@@ -641,3 +645,123 @@ def load_checkpoint(
     if report.skipped:
         logger.info(report.summary())
     return report
+
+
+# --------------------------------------------------------------------------- training state
+
+TRAINING_STATE_FORMAT = "dtrb-korean-training-state"
+TRAINING_STATE_VERSION = 1
+TRAINING_STATE_NAME = "train_state.pth"
+
+
+def training_state_path(path: str | os.PathLike) -> Path:
+    """``--resume`` takes a state file or an experiment folder (its latest state)."""
+    path = Path(path)
+    return path / TRAINING_STATE_NAME if path.is_dir() else path
+
+
+def _rng_state() -> dict[str, Any]:
+    import random
+
+    import numpy as np
+
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        # numpy's key array is stored as a tensor so the file loads with weights_only=True
+        "numpy": (kind, torch.from_numpy(keys.astype("int64")), position, has_gauss, cached),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    import random
+
+    import numpy as np
+
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype("uint32"), position, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_training_state(
+    path: str | os.PathLike, *, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+    scaler: Any, data: Any, progress: Mapping[str, Any], config: Mapping[str, Any],
+    optimizer_name: str,
+) -> None:
+    """Write everything a run needs to continue exactly, atomically: the model (DTRB's
+    ``module.`` keys), optimizer, LR scheduler and AMP scaler states, ``progress`` (iteration,
+    best scores, the running training loss), the Python / numpy / torch / CUDA RNG states,
+    ``data.state_dict()`` (where each dataset is in its epoch) and the model configuration."""
+    state = {
+        "format": TRAINING_STATE_FORMAT,
+        "version": TRAINING_STATE_VERSION,
+        "config": {key: config[key] for key in _CONFIG_TYPES},
+        "optimizer_name": optimizer_name,
+        "model": checkpoint_state_dict(model),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "data": data.state_dict(),
+        "progress": dict(progress),
+        "rng": _rng_state(),
+    }
+    _write_atomically(Path(path), lambda handle: torch.save(state, handle))
+
+
+def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a state written by :func:`save_training_state` (``path`` may be the experiment
+    folder). Raises FileNotFoundError or ValueError naming the file."""
+    path = training_state_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume {path}: no such training state (train.py writes "
+                                f"{TRAINING_STATE_NAME} in the experiment folder at each validation)")
+    content = _load_torch_file(path)
+    if not isinstance(content, Mapping) or content.get("format") != TRAINING_STATE_FORMAT:
+        raise ValueError(f"{path}: not a training state written by train.py (a weights-only "
+                         "checkpoint such as iter_N.pth resumes with --saved_model instead)")
+    return dict(content)
+
+
+def config_differences(trained: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]:
+    """Human-readable differences between two model configurations, one per flag."""
+    differences = []
+    for key in _CONFIG_TYPES:
+        if trained[key] != given[key]:
+            if key == "character":
+                differences.append(f"--character: {len(trained[key])} characters then, "
+                                   f"{len(given[key])} now")
+            else:
+                differences.append(f"--{key}: {trained[key]} then, {given[key]} now")
+    return differences
+
+
+def restore_training_state(
+    state: Mapping[str, Any], *, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+    scaler: Any, data: Any, config: Mapping[str, Any], optimizer_name: str, source: str,
+) -> dict[str, Any]:
+    """Put a run back where :func:`save_training_state` left it and return its progress.
+    Raises ValueError naming every difference when the model flags, the alphabet, the optimizer
+    or the training data differ from the run being resumed."""
+    differences = config_differences(state["config"], config)
+    if state["optimizer_name"] != optimizer_name:
+        differences.append(f"optimizer: {state['optimizer_name']} then, {optimizer_name} now")
+    if differences:
+        raise ValueError(f"--resume {source}: this command differs from the run being resumed "
+                         f"({'; '.join(differences)}); resume with the run's own flags")
+    data.load_state_dict(state["data"], source)
+    weights = {_strip_prefix(key): value for key, value in state["model"].items()}
+    unwrap_model(model).load_state_dict(weights)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if state["scaler"] and scaler.is_enabled():  # a run may switch --amp on or off when resumed
+        scaler.load_state_dict(state["scaler"])
+    _set_rng_state(state["rng"])
+    return dict(state["progress"])

@@ -2,33 +2,43 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import math
 import os
 import random
+import signal
+import sys
 import time
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from dataset import Batch_Balanced_Dataset
-from model import Model, init_weights, load_checkpoint, save_checkpoint
+from model import (TRAINING_STATE_NAME, Model, init_weights, load_checkpoint, load_training_state,
+                   restore_training_state, save_checkpoint, save_training_state, training_state_path,
+                   unwrap_model)
 from test import (baidu_ctc_cost, baidu_ctc_loss_class, make_criterion, make_eval_loader,
                   print_model_parameters, validation)
-from utils import (Averager, add_common_options, configure_cuda, cut_at_eos, finish_common_options,
-                   make_converter, model_config, pick_device, run_script)
+from utils import (Averager, DistributedContext, InputError, add_common_options, configure_cuda,
+                   cut_at_eos, finish_common_options, init_distributed, make_converter, model_config,
+                   run_script)
 
 CHECKPOINT_EVERY = 100_000  # upstream writes iter_{N}.pth every 1e5 iterations
 
 
-def configure_threads(opt) -> None:
-    """On the CPU, give torch the cores the DataLoader workers leave free: torch's OpenMP threads
-    collapse when they compete with busy worker processes for the same cores."""
+def configure_threads(opt, processes: int = 1) -> None:
+    """On the CPU, give torch the cores the DataLoader workers leave free, shared among the
+    ``processes`` a torchrun job runs on this machine: torch's OpenMP threads collapse when they
+    compete with busy worker processes for the same cores."""
     if torch.cuda.is_available():
         return
     if opt.num_threads > 0:
         torch.set_num_threads(opt.num_threads)
     elif 'OMP_NUM_THREADS' not in os.environ:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) - int(opt.workers)))
+        free = (os.cpu_count() or 1) - int(opt.workers) * processes
+        torch.set_num_threads(max(1, free // processes))
 
 
 def seed_everything(seed: int) -> None:
@@ -121,112 +131,337 @@ def format_samples(labels, preds, confidences, opt) -> str:
     return out + dashed_line
 
 
-def build_model(opt, device):
+def build_model(opt, ctx):
     model = Model(opt)
-    print_model_parameters(opt)
+    if ctx.is_main:
+        print_model_parameters(opt)
     init_weights(model)
     if opt.saved_model != '':
-        print(f'loading pretrained model from {opt.saved_model}')
+        if ctx.is_main:
+            print(f'loading pretrained model from {opt.saved_model}')
         report = load_checkpoint(model, opt.saved_model, finetune=opt.FT)
-        if opt.FT:
+        if opt.FT and ctx.is_main:
             print(report.summary())
-    model = model.to(device)
-    if opt.num_gpu > 1:
+    model = model.to(ctx.device)
+    if ctx.distributed:
+        device_ids = [ctx.local_rank] if ctx.device.type == 'cuda' else None
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    elif opt.num_gpu > 1:
         model = torch.nn.DataParallel(model)
     model.train()
-    print('Model:')
-    print(model)
+    if ctx.is_main:
+        print('Model:')
+        print(model)
     return model
 
 
-def train(opt):
+NONFINITE_LIMIT = 5  # non-finite steps in a row after which training stops
+
+
+class StopRequest:
+    """Ctrl-C (SIGINT) and SIGTERM (a cluster's preemption, torchrun passing one on) ask the
+    loop to stop after the step under way, which then saves everything. A second Ctrl-C stops
+    at once, as usual."""
+
+    def __init__(self):
+        self.signal_name: str | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum, frame):
+        if self.signal_name is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+
+
+class TrainingLog:
+    """The metrics of every validation as ``metrics.csv``, TensorBoard event files in
+    ``tensorboard/`` and ``training_curves.png``, all in the experiment folder. A resumed run
+    drops what was logged after the iteration it resumes from, so each file reads as one run."""
+
+    FIELDS = ('iteration', 'train_loss', 'valid_loss', 'accuracy', 'norm_ED', 'best_accuracy',
+              'best_norm_ED', 'lr', 'images_per_s', 'elapsed_s')
+
+    def __init__(self, save_dir: str, start_iter: int):
+        self.csv_path = os.path.join(save_dir, 'metrics.csv')
+        self.png_path = os.path.join(save_dir, 'training_curves.png')
+        self.rows = [row for row in self._read_rows() if start_iter and row['iteration'] <= start_iter]
+        from torch.utils.tensorboard import SummaryWriter  # slow to import: only when training
+        self.writer = SummaryWriter(os.path.join(save_dir, 'tensorboard'),
+                                    purge_step=start_iter + 1 if start_iter else None)
+
+    def _read_rows(self) -> list[dict]:
+        if not os.path.isfile(self.csv_path):
+            return []
+        with open(self.csv_path, encoding='utf-8', newline='') as f:
+            return [{key: (int(v) if key == 'iteration' else float(v)) for key, v in row.items()}
+                    for row in csv.DictReader(f)]
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        for key in self.FIELDS[1:]:
+            self.writer.add_scalar(f'train/{key}', row[key], row['iteration'])
+        self.writer.flush()
+        write_text_atomically(self.csv_path, self._csv_text())
+        self._plot()
+
+    def _csv_text(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.FIELDS, lineterminator='\n')
+        writer.writeheader()
+        writer.writerows(self.rows)
+        return buffer.getvalue()
+
+    def _plot(self) -> None:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+        iterations = [row['iteration'] for row in self.rows]
+        figure, axes = plt.subplots(2, 2, figsize=(10, 7))
+        panels = [(('train_loss', 'valid_loss'), 'loss'), (('accuracy', 'best_accuracy'), 'accuracy %'),
+                  (('norm_ED', 'best_norm_ED'), 'norm_ED'), (('lr',), 'learning rate')]
+        for axis, (keys, title) in zip(axes.flat, panels):
+            for key in keys:
+                axis.plot(iterations, [row[key] for row in self.rows], marker='.', label=key)
+            axis.set_title(title)
+            axis.set_xlabel('iteration')
+            axis.grid(alpha=0.3)
+            axis.legend()
+        figure.tight_layout()
+        tmp = f'{self.png_path}.tmp{os.getpid()}.png'
+        figure.savefig(tmp, dpi=80)
+        plt.close(figure)
+        os.replace(tmp, self.png_path)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def write_text_atomically(path: str, text: str) -> None:
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'w', encoding='utf-8', newline='') as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def autocast_dtype(opt, device) -> torch.dtype | None:
+    """The --amp precision: float16 (with a GradScaler) by default on CUDA; bfloat16 on the CPU,
+    where float16 autocast has no GradScaler support worth having (see README)."""
+    if not opt.amp:
+        return None
+    if opt.amp_dtype is None:
+        return torch.float16 if device.type == 'cuda' else torch.bfloat16
+    if opt.amp_dtype == 'float16' and device.type != 'cuda':
+        raise ValueError('--amp_dtype float16 needs a CUDA GPU (none is visible); on the CPU '
+                         '--amp runs bfloat16 autocast: drop --amp_dtype or give bfloat16')
+    return getattr(torch, opt.amp_dtype)
+
+
+def optimizer_name(opt) -> str:
+    return 'Adam' if opt.adam else 'Adadelta'
+
+
+class NonFiniteLoss(InputError):
+    """Training stopped: the loss or the gradients were not finite too many steps in a row."""
+
+
+def train_step(model, criterion, optimizer, scaler, image, labels, converter, opt, ctx, amp_dtype):
+    """One optimisation step. Returns the loss, or None when the loss or the gradient norm is
+    not finite in any process: then no weight changes, in every process alike."""
+    with torch.autocast(ctx.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        cost = training_loss(model, criterion, image, labels, converter, opt)
+    if not ctx.all_agree(bool(torch.isfinite(cost))):
+        return None
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(cost).backward()
+    scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip)
+    # with a GradScaler an infinite norm only means the scale is too high: it skips and adapts
+    if not scaler.is_enabled() and not bool(torch.isfinite(grad_norm)):
+        return None
+    scaler.step(optimizer)
+    scaler.update()
+    return cost
+
+
+def train(opt, ctx=None):
     """Train until opt.num_iter; returns (best_accuracy, best_norm_ED)."""
-    device = pick_device()
+    ctx = ctx or DistributedContext()
+    device = ctx.device
     save_dir = f'./saved_models/{opt.exp_name}'
-    if not opt.data_filtering_off:
+    if not opt.data_filtering_off and ctx.is_main:
         print('Filtering the images containing characters which are not in opt.character')
         print('Filtering the images whose label is longer than opt.batch_max_length')
 
     opt.select_data = opt.select_data.split('-')
     opt.batch_ratio = opt.batch_ratio.split('-')
-    train_dataset = Batch_Balanced_Dataset(opt)
-    # upstream shuffles validation so the printed samples vary between validations
-    _, valid_dataset_log, valid_loader = make_eval_loader(opt.valid_data, opt, opt.batch_size,
-                                                          shuffle=True)
-    with open(f'{save_dir}/log_dataset.txt', 'a', encoding='utf-8') as log:
-        log.write(valid_dataset_log)
-        print('-' * 80)
-        log.write('-' * 80 + '\n')
+    train_dataset = Batch_Balanced_Dataset(opt, ctx.rank, ctx.world_size)
+    valid_loader = None
+    if ctx.is_main:
+        # upstream shuffles validation so the printed samples vary between validations
+        _, valid_dataset_log, valid_loader = make_eval_loader(opt.valid_data, opt, opt.batch_size,
+                                                              shuffle=True)
+        with open(f'{save_dir}/log_dataset.txt', 'a', encoding='utf-8') as log:
+            log.write(valid_dataset_log)
+            print('-' * 80)
+            log.write('-' * 80 + '\n')
 
     converter = make_converter(opt)
-    model = build_model(opt, device)
+    config = model_config(opt)
+    model = build_model(opt, ctx)
     criterion = make_criterion(opt, device)
     loss_avg = Averager()
 
     filtered_parameters = [p for p in model.parameters() if p.requires_grad]
-    print('Trainable params num : ', sum(int(np.prod(p.size())) for p in filtered_parameters))
     optimizer = make_optimizer(opt, filtered_parameters)
-    print('Optimizer:')
-    print(optimizer)
-    write_options(opt, f'{save_dir}/opt.txt')
+    if ctx.is_main:
+        print('Trainable params num : ', sum(int(np.prod(p.size())) for p in filtered_parameters))
+        print('Optimizer:')
+        print(optimizer)
+        write_options(opt, f'{save_dir}/opt.txt')
 
-    start_iter = resume_iteration(opt.saved_model) if opt.saved_model else 0
-    if start_iter:
-        print(f'continue to train, start_iter: {start_iter}')
-    scheduler = make_scheduler(opt, optimizer, start_iter)
-    start_time = time.time()
+    amp_dtype = autocast_dtype(opt, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     best_accuracy, best_norm_ED = -1.0, -1.0
+    if opt.resume:
+        state_file = training_state_path(opt.resume)
+        state = load_training_state(state_file)
+        scheduler = make_scheduler(opt, optimizer, 0)
+        progress = restore_training_state(
+            state, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+            data=train_dataset, config=config, optimizer_name=optimizer_name(opt), source=str(state_file))
+        start_iter = progress['iteration']
+        best_accuracy, best_norm_ED = progress['best_accuracy'], progress['best_norm_ED']
+        loss_avg.sum, loss_avg.n_count = progress['loss_sum'], progress['loss_count']
+        if ctx.is_main:
+            print(f'resuming from {state_file}: iteration {start_iter}, optimizer, learning-rate '
+                  'schedule, RNG and data position restored')
+    else:
+        start_iter = resume_iteration(opt.saved_model) if opt.saved_model else 0
+        if start_iter and ctx.is_main:
+            print(f'continue to train, start_iter: {start_iter}')
+        scheduler = make_scheduler(opt, optimizer, start_iter)
+    start_time = time.time()
     iteration = start_iter
+    metrics = TrainingLog(save_dir, start_iter) if ctx.is_main else None
+    interval_start, interval_iterations = time.time(), 0
+    nonfinite_streak = 0
+    bar = tqdm(total=opt.num_iter, initial=start_iter, desc='train', unit='it', file=sys.stderr,
+               dynamic_ncols=True, mininterval=1.0, disable=not ctx.is_main)
 
-    try:
+    def save_state(path_iteration: int) -> None:
+        progress = {'iteration': path_iteration, 'best_accuracy': best_accuracy,
+                    'best_norm_ED': best_norm_ED, 'loss_sum': loss_avg.sum, 'loss_count': loss_avg.n_count}
+        save_training_state(f'{save_dir}/{TRAINING_STATE_NAME}', model=model, optimizer=optimizer,
+                            scheduler=scheduler, scaler=scaler, data=train_dataset, progress=progress,
+                            config=config, optimizer_name=optimizer_name(opt))
+
+    with StopRequest() as stop:
         while iteration < opt.num_iter:
-            image_tensors, labels = train_dataset.get_batch()
-            image = image_tensors.to(device)
-            cost = training_loss(model, criterion, image, labels, converter, opt)
-            model.zero_grad()
-            cost.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip)
-            optimizer.step()
+            if not ctx.all_agree(stop.signal_name is None):
+                break
+            try:
+                image_tensors, labels = train_dataset.get_batch()
+            except RuntimeError:
+                if stop.signal_name is None:  # a terminal's Ctrl-C also stops the loader's workers
+                    raise
+                break
+            image = image_tensors.to(device, non_blocking=True)
+            cost = train_step(model, criterion, optimizer, scaler, image, labels, converter, opt, ctx,
+                              amp_dtype)
             scheduler.step()
-            loss_avg.add(cost)
+            if cost is None:
+                nonfinite_streak += 1
+                print(f'warning: iteration {iteration + 1}: the loss or its gradients are not finite; '
+                      'skipping this step', file=sys.stderr)
+                if nonfinite_streak >= NONFINITE_LIMIT:
+                    bar.close()
+                    raise NonFiniteLoss(
+                        f'iteration {iteration + 1}: the loss or its gradients were not finite for '
+                        f'{NONFINITE_LIMIT} iterations in a row, so training stopped; the last good '
+                        f'checkpoints are kept in {save_dir}/ (best_accuracy.pth, {TRAINING_STATE_NAME}). '
+                        'Lower --lr or --grad_clip, or check the data')
+            else:
+                nonfinite_streak = 0
+                loss_avg.add(cost)
+                bar.set_postfix(loss=f'{float(cost.detach()):.4f}', refresh=False)
+            bar.update(1)
+            interval_iterations += 1
 
-            if (iteration + 1) % opt.valInterval == 0 or iteration == 0:
+            validated = False
+            if ((iteration + 1) % opt.valInterval == 0 or iteration == 0) and ctx.is_main:
+                images_per_s = interval_iterations * opt.batch_size * ctx.world_size / max(
+                    time.time() - interval_start, 1e-9)
                 elapsed_time = time.time() - start_time
-                model.eval()
+                inner = unwrap_model(model)
+                inner.eval()
                 with torch.no_grad():
                     valid_loss, accuracy, norm_ED, preds, confidences, valid_labels, _, _ = validation(
-                        model, criterion, valid_loader, converter, opt)
-                model.train()
+                        inner, criterion, valid_loader, converter, opt)
+                inner.train()
                 if accuracy > best_accuracy:
                     best_accuracy = accuracy
-                    save_checkpoint(model, f'{save_dir}/best_accuracy.pth', model_config(opt))
+                    save_checkpoint(model, f'{save_dir}/best_accuracy.pth', config)
                 if norm_ED > best_norm_ED:
                     best_norm_ED = norm_ED
-                    save_checkpoint(model, f'{save_dir}/best_norm_ED.pth', model_config(opt))
-                report = format_validation(iteration, opt, loss_avg.val(), valid_loss, elapsed_time,
+                    save_checkpoint(model, f'{save_dir}/best_norm_ED.pth', config)
+                train_loss = loss_avg.val()
+                report = format_validation(iteration, opt, train_loss, valid_loss, elapsed_time,
                                            accuracy, norm_ED, best_accuracy, best_norm_ED)
                 loss_avg.reset()
                 samples = format_samples(valid_labels, preds, confidences, opt)
-                print(report)
-                print(samples)
+                tqdm.write(report, file=sys.stdout)
+                tqdm.write(samples, file=sys.stdout)
                 with open(f'{save_dir}/log_train.txt', 'a', encoding='utf-8') as log:
                     log.write(report + '\n')
                     log.write(samples + '\n')
+                metrics.add({'iteration': iteration + 1, 'train_loss': train_loss, 'valid_loss': valid_loss,
+                             'accuracy': accuracy, 'norm_ED': norm_ED, 'best_accuracy': best_accuracy,
+                             'best_norm_ED': best_norm_ED, 'lr': optimizer.param_groups[0]['lr'],
+                             'images_per_s': images_per_s, 'elapsed_s': elapsed_time})
+                validated = True
+            elif (iteration + 1) % opt.valInterval == 0 or iteration == 0:
+                loss_avg.reset()  # the other processes keep the main process's loss bookkeeping
 
-            if (iteration + 1) % CHECKPOINT_EVERY == 0:
-                save_checkpoint(model, f'{save_dir}/iter_{iteration + 1}.pth', model_config(opt))
+            if (iteration + 1) % CHECKPOINT_EVERY == 0 and ctx.is_main:
+                save_checkpoint(model, f'{save_dir}/iter_{iteration + 1}.pth', config)
             iteration += 1
-    except KeyboardInterrupt:
-        path = f'{save_dir}/iter_{iteration}.pth'
-        save_checkpoint(model, path, model_config(opt))
-        print(f'\ninterrupted at iteration {iteration}; the model is saved in {path}.\n'
-              f'Resume with the same command plus --saved_model {path}')
-        raise SystemExit(130)
+            if validated:
+                save_state(iteration)
+                interval_start, interval_iterations = time.time(), 0
+        bar.close()
 
-    print('end the training')
-    print(f'best accuracy {best_accuracy:0.3f} and best norm_ED {best_norm_ED:0.2f} after '
-          f'{iteration} iterations ({time.time() - start_time:0.1f} s); checkpoints in {save_dir}/: '
-          'best_accuracy.pth, best_norm_ED.pth')
+        if stop.signal_name is not None:
+            if ctx.is_main:
+                path = f'{save_dir}/iter_{iteration}.pth'
+                save_checkpoint(model, path, config)
+                save_state(iteration)
+                verb = 'interrupted' if stop.signal_name == 'SIGINT' else f'stopped by {stop.signal_name}'
+                print(f'\n{verb} at iteration {iteration}; the model is saved in {path}.\n'
+                      f'Resume with the same command plus --saved_model {path}\n'
+                      f'or, to continue exactly (optimizer, schedule, RNG and data position), '
+                      f'plus --resume {save_dir}')
+            metrics and metrics.close()
+            raise SystemExit(130 if stop.signal_name == 'SIGINT' else 143)
+
+    if metrics:
+        metrics.close()
+    if ctx.is_main:
+        print('end the training')
+        print(f'best accuracy {best_accuracy:0.3f} and best norm_ED {best_norm_ED:0.2f} after '
+              f'{iteration} iterations ({time.time() - start_time:0.1f} s); checkpoints in {save_dir}/: '
+              'best_accuracy.pth, best_norm_ED.pth')
+        print(f'metrics: {save_dir}/metrics.csv, {save_dir}/training_curves.png, TensorBoard: '
+              f'tensorboard --logdir {save_dir}/tensorboard; train longer with a larger --num_iter '
+              f'plus --resume {save_dir}')
     return best_accuracy, best_norm_ED
 
 
@@ -268,27 +503,56 @@ def build_parser() -> argparse.ArgumentParser:
                         help='none: constant --lr (upstream); cosine: warm up over the first 10%% of '
                              '--num_iter, then cosine decay to 0')
     parser.add_argument('--num_threads', type=int, default=0,
-                        help='torch CPU threads (0: the cores the --workers leave free)')
+                        help='torch CPU threads per process (0: the cores the --workers leave free)')
+    parser.add_argument('--resume', default='',
+                        help=f'continue exactly from a training state: {TRAINING_STATE_NAME} or the '
+                             'experiment folder holding it (model, optimizer, schedule, AMP scaler, '
+                             'best scores, RNG and data position); --num_iter may be raised')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: float16 autocast with a GradScaler on CUDA, bfloat16 '
+                             'autocast on the CPU; the CTC loss and attention softmax stay float32')
+    parser.add_argument('--amp_dtype', choices=['float16', 'bfloat16'],
+                        help='--amp precision (default float16 on CUDA, bfloat16 on the CPU)')
     return parser
+
+
+def check_resume_flags(opt) -> None:
+    if opt.resume and opt.saved_model:
+        raise ValueError('--resume and --saved_model both given: --resume continues a training state '
+                         '(weights included), --saved_model starts from weights alone; give one')
+    if opt.amp_dtype and not opt.amp:
+        raise ValueError('--amp_dtype is given without --amp; add --amp to train in mixed precision')
 
 
 def main(argv=None):
     opt = finish_common_options(build_parser().parse_args(argv))
+    check_resume_flags(opt)
     if opt.baiduCTC:
         baidu_ctc_loss_class()
     if not opt.exp_name:
         opt.exp_name = f'{opt.Transformation}-{opt.FeatureExtraction}-{opt.SequenceModeling}-{opt.Prediction}'
         opt.exp_name += f'-Seed{opt.manualSeed}'
-    os.makedirs(f'./saved_models/{opt.exp_name}', exist_ok=True)
-    seed_everything(opt.manualSeed)
-    configure_cuda(opt)
-    if opt.num_gpu > 1:
-        print('------ Use multi-GPU setting ------')
-        print('if you stuck too long time with multi-GPU setting, try to set --workers 0')
-        opt.workers = opt.workers * opt.num_gpu
-        opt.batch_size = opt.batch_size * opt.num_gpu
-    configure_threads(opt)
-    return train(opt)
+    ctx = init_distributed()
+    try:
+        if not ctx.is_main:  # one process speaks for the run
+            sys.stdout = open(os.devnull, 'w', encoding='utf-8')
+        os.makedirs(f'./saved_models/{opt.exp_name}', exist_ok=True)
+        seed_everything(opt.manualSeed)
+        configure_cuda(opt)
+        if ctx.distributed:
+            opt.num_gpu = 1 if ctx.device.type == 'cuda' else 0  # one device per process
+        elif opt.num_gpu > 1:
+            print('------ Use multi-GPU setting ------')
+            print('if you stuck too long time with multi-GPU setting, try to set --workers 0')
+            opt.workers = opt.workers * opt.num_gpu
+            opt.batch_size = opt.batch_size * opt.num_gpu
+        configure_threads(opt, int(os.environ.get('LOCAL_WORLD_SIZE', '1')))
+        return train(opt, ctx)
+    except KeyboardInterrupt:
+        raise SystemExit(f'\ninterrupted again: stopped at once, without saving; the last training '
+                         f'state is in ./saved_models/{opt.exp_name}/{TRAINING_STATE_NAME}') from None
+    finally:
+        ctx.close()
 
 
 if __name__ == '__main__':

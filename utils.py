@@ -452,3 +452,65 @@ def configure_cuda(opt: argparse.Namespace) -> None:
 def pick_device() -> torch.device:
     import torch
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+
+# ----------------------------------------------------------------------------------------------
+# distributed training under torchrun
+
+DISTRIBUTED_TIMEOUT_MINUTES = 120  # the other processes wait this long while rank 0 validates
+
+
+class DistributedContext:
+    """Where this process stands in a run: ``rank`` of ``world_size`` processes (1 without
+    torchrun), ``local_rank`` on its machine, and the ``device`` it trains on. Only the main
+    process (rank 0) validates, logs and saves."""
+
+    def __init__(self, rank: int = 0, world_size: int = 1, local_rank: int = 0, device=None):
+        self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
+        self.device = device if device is not None else pick_device()
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def all_agree(self, value: bool) -> bool:
+        """True when ``value`` is True in every process (one tiny all-reduce per call), so the
+        processes take the same branch and none waits forever in a collective."""
+        if not self.distributed:
+            return bool(value)
+        import torch
+        import torch.distributed as dist
+        flag = torch.tensor([1.0 if value else 0.0], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return bool(flag.item() == 1.0)
+
+    def close(self) -> None:
+        if self.distributed:
+            import torch.distributed as dist
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+def init_distributed() -> DistributedContext:
+    """The process group torchrun describes in the environment (RANK, WORLD_SIZE, LOCAL_RANK,
+    MASTER_ADDR/PORT): NCCL on CUDA GPUs, one GPU per process, and gloo on CPUs. Without
+    torchrun (or with one process) a plain single-process context."""
+    world_size = int(os.environ.get('WORLD_SIZE', '1'))
+    if world_size <= 1:
+        return DistributedContext()
+    import datetime
+
+    import torch
+    import torch.distributed as dist
+    rank, local_rank = int(os.environ['RANK']), int(os.environ.get('LOCAL_RANK', '0'))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        device, backend = torch.device('cuda', local_rank), 'nccl'
+    else:
+        device, backend = torch.device('cpu'), 'gloo'
+    dist.init_process_group(backend, timeout=datetime.timedelta(minutes=DISTRIBUTED_TIMEOUT_MINUTES))
+    return DistributedContext(rank, world_size, local_rank, device)

@@ -35,6 +35,17 @@ VALIDATION_BLOCK = re.compile(
 SAMPLE_ROW = re.compile(r'^(.{25,}) \| (.{25,}) \| (\d\.\d{4})\t(True|False)$')
 
 
+# what train.py writes in saved_models/<exp_name>/: upstream's files, then ours (the model
+# configuration beside each .pth, the exact-resume state, metrics as CSV, TensorBoard and PNG)
+UPSTREAM_FILES = ['best_accuracy.pth', 'best_norm_ED.pth', 'log_dataset.txt', 'log_train.txt', 'opt.txt']
+ADDED_FILES = ['best_accuracy.json', 'best_norm_ED.json', 'metrics.csv', 'tensorboard', 'train_state.pth',
+               'training_curves.png']
+
+
+def exp_files(*extra):
+    return sorted(UPSTREAM_FILES + ADDED_FILES + list(extra))
+
+
 def validations(text):
     """[(iteration, num_iter, current accuracy, current norm_ED, best accuracy, best norm_ED,
     [(gt, prediction, confidence, flag)])] for every validation block in ``text``."""
@@ -71,8 +82,7 @@ def arch_for(prediction, transformation='None'):
 def test_a_model_learns_korean_words_and_test_py_agrees(learned_model, tmp_path, monkeypatch, capsys):
     exp_dir = learned_model.exp_dir
     assert os.path.basename(exp_dir) == 'None-VGG-BiLSTM-CTC-Seed1111'  # upstream's default exp_name
-    assert sorted(os.listdir(exp_dir)) == ['best_accuracy.pth', 'best_norm_ED.pth', 'log_dataset.txt',
-                                           'log_train.txt', 'opt.txt']
+    assert sorted(os.listdir(exp_dir)) == exp_files()
     blocks = validations(learned_model.stdout)
     assert [b[0] for b in blocks] == [1, 50, 100, 150, 200] and all(b[1] == 200 for b in blocks)
     last = blocks[-1]
@@ -139,8 +149,7 @@ def test_attn_validation_schedule_and_five_sample_table(tmp_path, monkeypatch, m
             assert '[s]' not in pred and '[GO]' not in pred
             assert flag == str(pred == gt)
             assert confidence == 0.0 if pred == '' else 0.0 < confidence <= 1.0
-    assert sorted(os.listdir('saved_models/attn')) == ['best_accuracy.pth', 'best_norm_ED.pth',
-                                                      'log_dataset.txt', 'log_train.txt', 'opt.txt']
+    assert sorted(os.listdir('saved_models/attn')) == exp_files()
     assert 'end the training' in out
 
 
@@ -222,9 +231,8 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(learned_model, tmp_pat
     iteration, saved = int(m.group(1)), m.group(2)
     assert iteration >= 1 and saved == m.group(3) == f'./saved_models/ctrlc/iter_{iteration}.pth'
     assert 'Traceback' not in text
-    assert sorted(os.listdir(tmp_path / 'saved_models' / 'ctrlc')) == sorted(
-        ['best_accuracy.pth', 'best_norm_ED.pth', 'log_dataset.txt', 'log_train.txt', 'opt.txt',
-         f'iter_{iteration}.pth'])  # no temporary file left behind
+    assert sorted(os.listdir(tmp_path / 'saved_models' / 'ctrlc')) == exp_files(
+        f'iter_{iteration}.pth', f'iter_{iteration}.json')  # no temporary file left behind
 
     monkeypatch.chdir(tmp_path)
     resume = [a for a in argv if a != '100000'] + ['--saved_model', saved]
