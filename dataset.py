@@ -554,9 +554,12 @@ class Batch_Balanced_Dataset:
                                      '(check --character, --batch_max_length and '
                                      '--total_data_usage_ratio, or use --data_filtering_off)')
                 sampler = EpochShuffleSampler(len(dataset), seed * 101 + position, rank, world_size)
+                # a generator of its own: starting an iterator (on resume, or at an epoch's end)
+                # must not draw from the global RNG, whose state the training state restores
+                generator = torch.Generator().manual_seed(seed * 101 + position)
                 loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
                                     collate_fn=collate, pin_memory=torch.cuda.is_available(),
-                                    persistent_workers=workers > 0)
+                                    persistent_workers=workers > 0, generator=generator)
                 self.data_loader_list.append(loader)
                 self.samplers.append(sampler)
                 self.dataset_sizes.append(len(dataset))

@@ -353,3 +353,214 @@ def test_resumed_run_continues_the_schedule(tmp_path):
     optimizer = torch.optim.Adam([param], lr=0.01)
     make_scheduler(opt, optimizer, start_iter=150)
     assert optimizer.param_groups[0]['lr'] == pytest.approx(0.01 * lr_factor(150, 200, 'cosine'))
+
+
+# ------------------------------------------------------------------------------------------
+# exact resume, SIGTERM, non-finite losses, metrics files, mixed precision, torchrun
+
+RESUME_WORDS = ['가나', '다라', '나라', '라가', '가다', '나나', '다다', '라라', '가라', '나다']
+
+
+def resume_argv(tmp_path, make_lmdb, *extra, arch=TINY_CTC):
+    """Ten words, batch 4: an epoch is three batches, so eight steps cross two epoch ends."""
+    if not (tmp_path / 'data').exists():
+        make_lmdb(tmp_path / 'data' / 'train', RESUME_WORDS)
+        make_lmdb(tmp_path / 'valid', RESUME_WORDS[:6])
+    return train_argv(tmp_path / 'data', tmp_path / 'valid', '--character', '가나다라', '--manualSeed', '7',
+                      *extra, arch=arch)
+
+
+def final_state(exp):
+    return torch.load(f'saved_models/{exp}/train_state.pth', weights_only=True)
+
+
+def assert_same_training(a, b):
+    assert a['model'].keys() == b['model'].keys()
+    assert all(torch.equal(a['model'][k], b['model'][k]) for k in a['model'])  # bit-identical
+    for pa, pb in zip(a['optimizer']['state'].values(), b['optimizer']['state'].values()):
+        assert all(torch.equal(pa[k], pb[k]) for k in ('exp_avg', 'exp_avg_sq'))
+    assert a['progress'] == b['progress'] and a['data'] == b['data']
+
+
+def without_elapsed(block_text):
+    return re.sub(r'Elapsed_time: \d+\.\d+', 'Elapsed_time: -', block_text)
+
+
+def blocks_after(out, iteration):
+    return [without_elapsed(m.group(0)) for m in VALIDATION_BLOCK.finditer(out) if int(m.group(1)) > iteration]
+
+
+def test_half_then_resume_gives_the_same_weights_and_log_as_one_run(tmp_path, monkeypatch, make_lmdb, capsys):
+    monkeypatch.chdir(tmp_path)
+    train.main(resume_argv(tmp_path, make_lmdb, '--exp_name', 'whole', '--num_iter', '8', '--valInterval', '4'))
+    whole_out = capsys.readouterr().out
+    train.main(resume_argv(tmp_path, make_lmdb, '--exp_name', 'halves', '--num_iter', '4', '--valInterval', '4'))
+    capsys.readouterr()
+    # --num_iter raised on resume; the folder stands for its latest state
+    train.main(resume_argv(tmp_path, make_lmdb, '--exp_name', 'halves', '--num_iter', '8', '--valInterval', '4',
+                           '--resume', 'saved_models/halves'))
+    resumed_out = capsys.readouterr().out
+    assert 'resuming from saved_models/halves/train_state.pth: iteration 4' in resumed_out
+    assert_same_training(final_state('whole'), final_state('halves'))
+    assert blocks_after(resumed_out, 4) == blocks_after(whole_out, 4) and len(blocks_after(whole_out, 4)) == 1
+    with open('saved_models/halves/metrics.csv', encoding='utf-8') as f:
+        assert [row.split(',')[0] for row in f.read().splitlines()] == ['iteration', '1', '4', '8']
+
+
+def test_sigterm_saves_everything_and_resume_continues_exactly(tmp_path, monkeypatch, make_lmdb, capsys):
+    """A real ``python train.py`` stopped by SIGTERM (a cluster's preemption) at whatever step it
+    has reached, then resumed: the result is the uninterrupted run's, bit for bit."""
+    monkeypatch.chdir(tmp_path)
+    common = ['--num_iter', '300', '--valInterval', '100', '--lr_schedule', 'cosine']
+    train.main(resume_argv(tmp_path, make_lmdb, '--exp_name', 'whole', *common))
+    whole_out = capsys.readouterr().out
+    argv = resume_argv(tmp_path, make_lmdb, '--exp_name', 'stopped', *common)
+    proc = subprocess.Popen([sys.executable, os.path.join(REPO, 'train.py')] + argv, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True).start()
+    output = []
+    try:
+        while not any(line.startswith('[1/300]') for line in output):
+            line = lines.get(timeout=60)
+            assert line is not None, ''.join(output)
+            output.append(line)
+        proc.send_signal(signal.SIGTERM)
+        returncode = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    while (line := lines.get(timeout=10)) is not None:
+        output.append(line)
+    text = ''.join(output)
+    m = re.search(r'stopped by SIGTERM at iteration (\d+); the model is saved in (\S+)\.\n', text)
+    assert returncode == 143 and m, text
+    stopped_at = int(m.group(1))
+    assert 1 <= stopped_at < 300 and os.path.isfile(f'saved_models/stopped/iter_{stopped_at}.pth')
+    assert f'--resume ./saved_models/stopped' in text and 'Traceback' not in text
+    assert final_state('stopped')['progress']['iteration'] == stopped_at
+
+    train.main(argv + ['--resume', 'saved_models/stopped/train_state.pth'])
+    resumed_out = capsys.readouterr().out
+    assert_same_training(final_state('whole'), final_state('stopped'))
+    assert blocks_after(resumed_out, stopped_at) == blocks_after(whole_out, stopped_at)
+
+
+def test_resume_with_other_model_flags_or_optimizer_names_the_difference(tmp_path, monkeypatch, make_lmdb):
+    monkeypatch.chdir(tmp_path)
+    train.main(resume_argv(tmp_path, make_lmdb, '--exp_name', 'r', '--num_iter', '2', '--valInterval', '2'))
+    argv = resume_argv(tmp_path, make_lmdb, '--exp_name', 'r', '--num_iter', '4', '--valInterval', '2',
+                       '--resume', 'saved_models/r', '--imgW', '120')
+    argv.remove('--adam')
+    with pytest.raises(SystemExit) as info:
+        run_script(train.main, argv)
+    message = str(info.value.code)
+    assert message.startswith('error: --resume saved_models/r/train_state.pth: this command differs')
+    assert '--imgW: 100 then, 120 now' in message and 'optimizer: Adam then, Adadelta now' in message
+    with pytest.raises(SystemExit, match=r'error: --resume and --saved_model both given'):
+        run_script(train.main, argv + ['--saved_model', 'x.pth'])
+    with pytest.raises(SystemExit, match=r'error: --resume nowhere/train_state.pth: no such training state'):
+        run_script(train.main, resume_argv(tmp_path, make_lmdb, '--resume', 'nowhere/train_state.pth'))
+
+
+def test_a_diverging_run_stops_naming_the_iteration_and_keeps_good_checkpoints(tmp_path, monkeypatch,
+                                                                               make_lmdb, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = resume_argv(tmp_path, make_lmdb, '--exp_name', 'nan', '--num_iter', '200', '--valInterval', '1000')
+    argv[argv.index('--lr') + 1] = '1e6'
+    with pytest.raises(SystemExit) as info:
+        run_script(train.main, argv)
+    message = str(info.value.code)
+    assert re.match(r'error: iteration \d+: the loss or its gradients were not finite for 5 iterations '
+                    r'in a row, so training stopped', message), message
+    assert 'warning: iteration' in capsys.readouterr().err
+    # the checkpoint of the first validation is still the good one: finite weights
+    weights = read_checkpoint('saved_models/nan/best_accuracy.pth')
+    assert all(torch.isfinite(t).all() for t in weights.values() if t.is_floating_point())
+
+
+def test_metrics_csv_tensorboard_and_curves(learned_model):
+    import csv
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    with open(os.path.join(learned_model.exp_dir, 'metrics.csv'), encoding='utf-8') as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r['iteration']) for r in rows] == [1, 50, 100, 150, 200]
+    assert float(rows[-1]['accuracy']) == 100.0 and float(rows[-1]['images_per_s']) > 0
+    assert float(rows[0]['train_loss']) > float(rows[-1]['train_loss'])
+    events = EventAccumulator(os.path.join(learned_model.exp_dir, 'tensorboard'))
+    events.Reload()
+    assert [e.step for e in events.Scalars('train/accuracy')] == [1, 50, 100, 150, 200]
+    with Image.open(os.path.join(learned_model.exp_dir, 'training_curves.png')) as image:
+        assert image.size == (800, 560)
+    assert re.search(r'metrics: .*metrics\.csv, .*training_curves\.png, TensorBoard: tensorboard --logdir',
+                     learned_model.stdout)
+
+
+def test_amp_on_the_cpu_trains_in_bfloat16_and_float16_is_refused(tmp_path, monkeypatch, make_lmdb):
+    monkeypatch.chdir(tmp_path)
+    for arch in (TINY_CTC, arch_for('Attn')):
+        exp = 'amp-' + arch[arch.index('--Prediction') + 1]
+        best, _ = train.main(resume_argv(tmp_path, make_lmdb, '--exp_name', exp, '--num_iter', '4',
+                                         '--valInterval', '2', '--amp', arch=arch))
+        assert 0.0 <= best <= 100.0
+        assert test_script.main(['--eval_data', str(tmp_path / 'valid'), '--workers', '0',
+                                 '--saved_model', f'saved_models/{exp}/best_accuracy.pth']) == best
+    with pytest.raises(SystemExit, match=r'error: --amp_dtype float16 needs a CUDA GPU'):
+        run_script(train.main, resume_argv(tmp_path, make_lmdb, '--amp', '--amp_dtype', 'float16'))
+
+
+RANK_RECORDER = '''
+import os, sys
+sys.path.insert(0, {repo!r})
+import dataset, train, utils
+original = dataset.Batch_Balanced_Dataset.get_batch
+
+def recording_get_batch(self):
+    images, labels = original(self)
+    with open(f'seen_rank{{os.environ["RANK"]}}.txt', 'a', encoding='utf-8') as f:
+        f.write(' '.join(labels) + '\\n')
+    return images, labels
+
+dataset.Batch_Balanced_Dataset.get_batch = recording_get_batch
+utils.run_script(train.main, sys.argv[1:])
+'''
+
+
+def test_torchrun_two_processes_train_on_disjoint_shards(tmp_path, make_lmdb):
+    """A real 2-process gloo job under torchrun: it finishes, each process reads its own half of
+    every epoch, only rank 0 writes, and the checkpoint loads in test.py with no model flags."""
+    words = ['가나', '다라', '나라', '라가', '가다', '나나', '다다', '라라']
+    make_lmdb(tmp_path / 'data' / 'train', words)
+    valid = make_lmdb(tmp_path / 'valid', words)
+    (tmp_path / 'recorder.py').write_text(RANK_RECORDER.format(repo=REPO), encoding='utf-8')
+    argv = train_argv(tmp_path / 'data', valid, '--character', '가나다라', '--exp_name', 'ddp',
+                      '--num_iter', '4', '--valInterval', '2')
+    argv[argv.index('--batch_size') + 1] = '2'  # per process: 4 batches of 2 are one epoch in all
+    run = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
+                          'recorder.py'] + argv, cwd=tmp_path, capture_output=True, text=True, timeout=240,
+                         env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert run.returncode == 0, run.stdout + run.stderr
+    seen = [(tmp_path / f'seen_rank{r}.txt').read_text(encoding='utf-8').split('\n')[:-1] for r in (0, 1)]
+    assert [len(batches) for batches in seen] == [4, 4]
+    first_epoch = [[w for batch in batches[:2] for w in batch.split()] for batches in seen]
+    assert not set(first_epoch[0]) & set(first_epoch[1])
+    assert sorted(first_epoch[0] + first_epoch[1]) == sorted(words)
+    assert run.stdout.count('end the training') == 1  # one process speaks
+    assert [b[0] for b in validations(run.stdout)] == [1, 2, 4]
+    with open(tmp_path / 'saved_models' / 'ddp' / 'log_train.txt', encoding='utf-8') as f:
+        assert len(validations(f.read())) == 3  # not one log per process
+    resumed = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
+                              '2', 'recorder.py'] + argv[:-4] + ['--num_iter', '6', '--valInterval', '2',
+                                                                 '--resume', 'saved_models/ddp'],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=240,
+                             env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert 'resuming from saved_models/ddp/train_state.pth: iteration 4' in resumed.stdout
+    assert [b[0] for b in validations(resumed.stdout)] == [6]
+    evaluated = subprocess.run([sys.executable, os.path.join(REPO, 'test.py'), '--eval_data', valid,
+                                '--saved_model', 'saved_models/ddp/best_accuracy.pth', '--workers', '0'],
+                               cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert re.fullmatch(r'\d+\.\d{3}', evaluated.stdout.splitlines()[-1])
