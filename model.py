@@ -247,7 +247,8 @@ def checkpoint_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     Works the same whether or not ``model`` is wrapped; the prefix is never doubled.
     """
     state = unwrap_model(model).state_dict()
-    return {CHECKPOINT_PREFIX + key: tensor.detach().cpu() for key, tensor in state.items()}
+    # contiguous whatever layout training used (channels-last convolutions), as upstream saves
+    return {CHECKPOINT_PREFIX + key: tensor.detach().cpu().contiguous() for key, tensor in state.items()}
 
 
 def _write_atomically(path: Path, write: Callable[[Any], None]) -> None:

@@ -104,7 +104,7 @@ def training_loss(model, criterion, image, labels, converter, opt) -> torch.Tens
         if opt.baiduCTC:
             return baidu_ctc_cost(criterion, preds, text, length)
         preds_size = torch.IntTensor([preds.size(1)] * image.size(0))
-        preds = preds.log_softmax(2).permute(1, 0, 2)
+        preds = preds.float().log_softmax(2).permute(1, 0, 2)  # float32 under --amp too
         return criterion(preds, text, preds_size, length)
     preds = model(image, text[:, :-1])  # teacher forcing: [GO] + characters
     target = text[:, 1:]  # characters + [s], without [GO]
@@ -142,7 +142,7 @@ def build_model(opt, ctx):
         report = load_checkpoint(model, opt.saved_model, finetune=opt.FT)
         if opt.FT and ctx.is_main:
             print(report.summary())
-    model = model.to(ctx.device)
+    model = training_layout(model.to(ctx.device))
     if ctx.distributed:
         device_ids = [ctx.local_rank] if ctx.device.type == 'cuda' else None
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
@@ -153,6 +153,17 @@ def build_model(opt, ctx):
         print('Model:')
         print(model)
     return model
+
+
+# Convolutions run faster on channels-last tensors (oneDNN on CPUs, tensor cores on GPUs):
+# measured 1.05-1.1x per step on a 2-core CPU for VGG/ResNet-BiLSTM-CTC (bench/train_speed.py).
+# Checkpoints are unaffected: they are saved contiguous.
+CHANNELS_LAST = True
+
+
+def training_layout(x):
+    """A model or image batch in the memory layout training uses."""
+    return x.to(memory_format=torch.channels_last) if CHANNELS_LAST else x
 
 
 NONFINITE_LIMIT = 5  # non-finite steps in a row after which training stops
@@ -374,7 +385,7 @@ def train(opt, ctx=None):
                 if stop.signal_name is None:  # a terminal's Ctrl-C also stops the loader's workers
                     raise
                 break
-            image = image_tensors.to(device, non_blocking=True)
+            image = training_layout(image_tensors.to(device, non_blocking=True))
             cost = train_step(model, criterion, optimizer, scaler, image, labels, converter, opt, ctx,
                               amp_dtype)
             scheduler.step()

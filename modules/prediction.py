@@ -46,7 +46,10 @@ class AttentionCell(nn.Module):
             batch_H_proj = self.i2h(batch_H)  # [B, T, hidden]
         prev_hidden_proj = self.h2h(prev_hidden[0]).unsqueeze(1)  # [B, 1, hidden]
         energy = self.score(torch.tanh(batch_H_proj + prev_hidden_proj))  # [B, T, 1]
-        alpha = F.softmax(energy, dim=1)
+        # in float32 (or wider) even under mixed precision: a half-precision softmax over the
+        # encoder steps loses the small weights that sharpen as training goes on
+        alpha = F.softmax(energy, dim=1, dtype=torch.promote_types(energy.dtype, torch.float32))
+        alpha = alpha.to(batch_H.dtype)
         context = torch.bmm(alpha.permute(0, 2, 1), batch_H).squeeze(1)  # [B, input_size]
         rnn_input = torch.cat([context, char_onehots], 1)
         return self.rnn(rnn_input, prev_hidden), alpha
