@@ -665,6 +665,64 @@ DTRB_STEPS: dict[str, Step] = {
 }
 
 
+# ------------------------------------------------------------------------------ 2b. training at scale
+
+SCALE_SECTION = 'Training at scale / 대규모 학습'
+SCALE_WORDS = ('서울', '부산', '대구', '인천', '광주', '대전', '울산', '세종')
+
+
+def scaled_training_argv(argv: list[str]) -> list[str]:
+    """train.py at the test size; a resumed run goes on to twice the first run's iterations."""
+    argv = with_flag(argv, '--num_iter', '4' if '--resume' in argv else '2')
+    argv = with_flag(argv, '--batch_size', '4')
+    return argv + ['--valInterval', '1', '--workers', '0', *TINY_MODEL]
+
+
+def torchrun_argv(command: str) -> list[str]:
+    argv = shlex.split(command)
+    assert argv[0] == 'torchrun' and not SHELL_OPERATORS.intersection(argv), command
+    return [sys.executable, '-m', 'torch.distributed.run'] + argv[1:]
+
+
+def test_training_at_scale_commands_run_as_written(tmp_path, font_cache, make_lmdb, render_word):
+    ws = Workspace(copy_repository(tmp_path / 'repo'), user_environment(font_cache))
+    for split in ('train', 'valid', 'test'):
+        make_lmdb(ws.root / 'data' / 'lmdb' / split / 'synth', SCALE_WORDS)
+    (ws.root / 'data' / 'images').mkdir(parents=True)
+    for i, word in enumerate(SCALE_WORDS[:3]):
+        (ws.root / 'data' / 'images' / f'{i}.png').write_bytes(render_word(word))
+    first_node = None
+    ran = []
+    for command in section_commands(SCALE_SECTION):
+        argv = torchrun_argv(command) if command.startswith('torchrun') else python_argv(command)
+        script = next(a for a in argv if a.endswith('.py'))
+        ran.append(script)
+        if script == 'train.py':
+            argv = scaled_training_argv(argv)
+        else:
+            argv = argv + ['--workers', '0']
+        if flag_value(argv, '--node_rank') == '0':  # the first machine waits for the second
+            first_node = subprocess.Popen(argv, cwd=ws.root, env=ws.env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, encoding='utf-8', errors='replace')
+            continue
+        out = ws.run(command, argv)
+        if '--resume' in argv:
+            assert 'resuming from saved_models/korean_vgg_ctc/train_state.pth: iteration 2' in out, out[-3000:]
+        if script == 'test.py':
+            assert ACCURACY_LINE.match(out.splitlines()[-1]), out[-2000:]
+        if script == 'demo.py':
+            assert_demo_read_every_image(out, ws, 'data/images')
+        if flag_value(argv, '--node_rank') == '1':
+            first_out, _ = first_node.communicate(timeout=COMMAND_TIMEOUT)
+            assert first_node.returncode == 0, first_out[-4000:]
+            assert 'end the training' in first_out + out
+    assert ran == ['train.py'] * 2 + ['test.py', 'demo.py'] + ['train.py'] * 3, ran
+    exp = ws.root / 'saved_models'
+    assert (exp / 'korean_vgg_ctc' / 'train_state.pth').is_file()
+    assert (exp / 'korean_ddp' / 'best_accuracy.json').is_file()
+    assert (exp / 'korean_2nodes' / 'best_accuracy.pth').is_file()
+
+
 # ------------------------------------------------------------------------------ 3. quickstart
 
 QUICKSTART_SCALE = ['--exp_name', 'qs_test', '--train_images', '200', '--valid_images', '24',
