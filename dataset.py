@@ -22,6 +22,7 @@ import io
 import logging
 import math
 import os
+import random
 import sys
 import threading
 from typing import Any, Sequence
@@ -443,6 +444,77 @@ def _parse_ratio(value: Any, flag: str) -> float:
     return ratio
 
 
+RENDER_SOURCE = 'render'
+RENDER_POOL_SIZE = 10_000  # labels drawn once; each draw renders one in a new font, size and style
+
+
+class RenderedDataset(Dataset):
+    """Korean word images rendered on the fly by korean/'s generator, one per draw: no LMDB is
+    needed and no image is seen twice, since draw ``d`` renders label ``d % RENDER_POOL_SIZE``
+    of a label pool with every random choice (style, font, size, geometry, noise) seeded by
+    (seed, d). The labels come from the generator's default text sources filtered by the
+    alphabet and --batch_max_length; fonts are the installed Korean fonts; ``styles`` is the
+    generator's ``--styles`` spec (default all styles)."""
+
+    def __init__(self, opt: argparse.Namespace, seed: int, styles: str | None = None,
+                 pool_size: int = RENDER_POOL_SIZE):
+        from korean.fonts import FontBank, find_korean_fonts
+        from korean.generate_word_images import (DEFAULT_HEIGHT, DEFAULT_STYLES, RenderConfig,
+                                                 WordRenderer, draw_labels, parse_styles)
+        from korean.text_sources import DEFAULT_SOURCES, TextMixer
+
+        self.opt = opt
+        self.alphabet = _alphabet_of(opt)
+        style_items = parse_styles(styles or DEFAULT_STYLES)
+        if not style_items:
+            raise ValueError(f'--select_data {RENDER_SOURCE}:{styles}: give at least one style a weight')
+        fonts = list(find_korean_fonts(None))
+        if not fonts:
+            raise RuntimeError('--select_data render needs an installed Korean font (e.g. fonts-nanum)')
+        bank = FontBank(fonts)
+        bank.precompute(self.alphabet.characters)
+        mixer = TextMixer(DEFAULT_SOURCES, seed=seed, alphabet=self.alphabet,
+                          max_length=opt.batch_max_length, sensitive=self.alphabet.sensitive)
+        self.labels, _ = draw_labels(mixer, bank, pool_size, progress=False)
+        bank.save_cache()
+        self.renderer = WordRenderer(bank, RenderConfig(seed=seed, styles=style_items, height=DEFAULT_HEIGHT))
+        self.nSamples = len(self.labels)
+
+    def __len__(self) -> int:
+        return self.nSamples
+
+    def draw(self, number: int) -> tuple[Image.Image, str]:
+        label, font_mask = self.labels[number % self.nSamples]
+        rgb, _, _ = self.renderer.render(number, label, font_mask)
+        image = Image.fromarray(rgb).convert('RGB' if self.opt.rgb else 'L')
+        return image, self.alphabet.clean(label)
+
+    def __getitem__(self, index: int) -> tuple[Image.Image, str]:
+        return self.draw(index)
+
+
+class DrawDataset(Dataset):
+    """A training source read by draw number (see :class:`EpochShuffleSampler`): a rendered
+    source renders the draw itself, any other source gives sample ``draw % len``. With
+    ``augment``, the image then goes through ``augment`` with a generator seeded by
+    (seed, draw), so augmentation is the same whichever worker process runs it, and on resume."""
+
+    def __init__(self, dataset: Dataset, seed: int, augment=None):
+        self.dataset, self.seed, self.augment = dataset, seed, augment
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, draw: int):
+        if isinstance(self.dataset, RenderedDataset):
+            image, label = self.dataset.draw(draw)
+        else:
+            image, label = self.dataset[draw % len(self.dataset)]
+        if self.augment is not None:
+            image = self.augment(image, random.Random(self.seed * 1_000_000_007 + draw))
+        return image, label
+
+
 class EpochShuffleSampler(Sampler[int]):
     """Shuffled indices of a dataset of ``size`` samples: one permutation per epoch, drawn from
     ``seed`` and the epoch alone, so an epoch can be replayed from any position (exact resume)
@@ -453,6 +525,10 @@ class EpochShuffleSampler(Sampler[int]):
     ``rank``: the shards are disjoint (up to the padding) and equally long, so every process
     runs the same number of batches. ``start(epoch, skip)`` selects the epoch the next
     iteration yields and how many of its leading indices to leave out.
+
+    It yields *draw numbers*, ``epoch * size + index``, unique over a run, so that a source
+    rendering images on the fly (or an augmentation) can make every draw different yet fixed by
+    (seed, draw): :class:`DrawDataset` turns a draw back into a sample.
     """
 
     def __init__(self, size: int, seed: int, rank: int = 0, world_size: int = 1):
@@ -479,7 +555,9 @@ class EpochShuffleSampler(Sampler[int]):
         return len(self.shard(self.epoch)) - self.skip
 
     def __iter__(self):
-        return iter(self.shard(self.epoch)[self.skip:])
+        # a draw number, unique over the run: sample index + epoch * size (see DrawDataset)
+        offset = self.epoch * self.size
+        return iter([offset + index for index in self.shard(self.epoch)[self.skip:]])
 
 
 class Batch_Balanced_Dataset:
@@ -539,12 +617,18 @@ class Batch_Balanced_Dataset:
             for position, (name, ratio) in enumerate(zip(select_data, ratios)):
                 batch_size = max(round(opt.batch_size * ratio), 1)
                 emit(DASHED_LINE)
-                with contextlib.redirect_stdout(sys.stdout if log is not None else io.StringIO()):
-                    dataset, dataset_log = hierarchical_dataset(opt.train_data, opt, [name])
-                if log is not None:
-                    log.write(dataset_log)
-                total = len(dataset)
-                dataset = Subset(dataset, range(int(total * usage_ratio)))
+                source_seed = seed * 101 + position
+                if name == RENDER_SOURCE or name.startswith(RENDER_SOURCE + ':'):
+                    dataset = RenderedDataset(opt, source_seed, name.partition(':')[2] or None)
+                    emit(f'rendered on the fly: {name} ({len(dataset)} labels, a new image every draw)')
+                    total = len(dataset)
+                else:
+                    with contextlib.redirect_stdout(sys.stdout if log is not None else io.StringIO()):
+                        dataset, dataset_log = hierarchical_dataset(opt.train_data, opt, [name])
+                    if log is not None:
+                        log.write(dataset_log)
+                    total = len(dataset)
+                    dataset = Subset(dataset, range(int(total * usage_ratio)))
                 emit(f'num total samples of {name}: {total} x {opt.total_data_usage_ratio} '
                      f'(total_data_usage_ratio) = {len(dataset)}\n'
                      f'num samples of {name} per batch: {opt.batch_size} x {ratio} '
@@ -553,10 +637,11 @@ class Batch_Balanced_Dataset:
                     raise ValueError(f'--select_data {name!r} under {opt.train_data} leaves no sample '
                                      '(check --character, --batch_max_length and '
                                      '--total_data_usage_ratio, or use --data_filtering_off)')
-                sampler = EpochShuffleSampler(len(dataset), seed * 101 + position, rank, world_size)
+                sampler = EpochShuffleSampler(len(dataset), source_seed, rank, world_size)
+                dataset = DrawDataset(dataset, source_seed, augment_function(opt))
                 # a generator of its own: starting an iterator (on resume, or at an epoch's end)
                 # must not draw from the global RNG, whose state the training state restores
-                generator = torch.Generator().manual_seed(seed * 101 + position)
+                generator = torch.Generator().manual_seed(source_seed)
                 loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
                                     collate_fn=collate, pin_memory=torch.cuda.is_available(),
                                     persistent_workers=workers > 0, generator=generator)
@@ -617,3 +702,8 @@ class Batch_Balanced_Dataset:
             # started lazily, so worker processes are not spawned twice
             self.epochs[i], self.consumed[i] = int(epoch), int(consumed)
             self.dataloader_iter_list[i] = None
+
+
+def augment_function(opt: argparse.Namespace):
+    """The training-time augmentation ``--augment`` asks for (None: upstream's behaviour)."""
+    return augment_image if getattr(opt, 'augment', False) else None

@@ -404,3 +404,46 @@ def test_hidden_leftover_folders_of_an_interrupted_writer_are_not_datasets(tmp_p
         w.add(buf.getvalue(), 'abc')
     (tmp_path / 'root' / '.real.partial-123').mkdir()  # what a killed writer leaves
     assert [os.path.basename(os.path.normpath(p)) for p in find_leaf_folders(tmp_path / 'root')] == ['real']
+
+
+# ----------------------------------------------------------------------------------------------
+# rendering on the fly
+
+KSX1001 = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'korean', 'alphabets',
+                       'ksx1001_with_space.txt')
+
+
+@pytest.fixture(scope='module')
+def rendered():
+    from dataset import RenderedDataset
+    from utils import read_alphabet_file
+    opt = make_opt(character=read_alphabet_file(KSX1001), batch_max_length=12)
+    return RenderedDataset(opt, seed=5, pool_size=50)
+
+
+def test_a_rendered_source_draws_a_new_image_every_draw_fixed_by_seed_and_draw(rendered):
+    import numpy as np
+    from dataset import RenderedDataset
+    image, label = rendered.draw(3)
+    assert image.mode == 'L' and image.width > 0 and 0 < len(label) <= 12
+    again, same_label = rendered.draw(3)
+    assert same_label == label and np.array_equal(np.array(again), np.array(image))
+    # the same label one epoch later is another rendering of it
+    later, later_label = rendered.draw(3 + len(rendered))
+    assert later_label == label and np.array(later).tobytes() != np.array(image).tobytes()
+    # the same seed in another dataset (another process, a resumed run) gives the same image
+    twin = RenderedDataset(rendered.opt, seed=5, pool_size=50)
+    assert np.array_equal(np.array(twin.draw(3)[0]), np.array(image))
+
+
+def test_rendered_and_lmdb_sources_mix_by_batch_ratio(training_root, tmp_path, monkeypatch, capsys):
+    from utils import read_alphabet_file
+    monkeypatch.chdir(tmp_path)
+    opt = make_opt(train_data=training_root, select_data=['render:caption', 'ST'], batch_ratio=['0.5', '0.5'],
+                   character=read_alphabet_file(KSX1001), manualSeed=1)
+    balanced = Batch_Balanced_Dataset(opt)
+    images, labels = balanced.get_batch()
+    assert images.shape == (4, 1, 32, 100)
+    assert labels[2:] and all(label.startswith('st') for label in labels[2:])
+    assert all(label and not label.startswith('st') for label in labels[:2])
+    assert 'rendered on the fly: render:caption' in capsys.readouterr().out

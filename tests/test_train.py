@@ -564,3 +564,21 @@ def test_torchrun_two_processes_train_on_disjoint_shards(tmp_path, make_lmdb):
                                cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert evaluated.returncode == 0, evaluated.stderr
     assert re.fullmatch(r'\d+\.\d{3}', evaluated.stdout.splitlines()[-1])
+
+
+def test_rendering_on_the_fly_in_a_worker_resumes_exactly(tmp_path, monkeypatch, make_lmdb, capsys):
+    """--select_data render: images rendered inside a DataLoader worker, each draw new, and a
+    run resumed half-way equals the run in one go."""
+    monkeypatch.chdir(tmp_path)
+    valid = make_lmdb(tmp_path / 'valid', RESUME_WORDS[:4])
+    alphabet = os.path.join(REPO, 'korean', 'alphabets', 'ksx1001_with_space.txt')
+
+    def argv(exp, num_iter, *extra):
+        return train_argv(tmp_path, valid, '--character', alphabet, '--exp_name', exp, '--num_iter', num_iter,
+                          '--valInterval', '2', '--workers', '1', '--select_data', 'render', *extra)
+
+    train.main(argv('whole', '4'))
+    train.main(argv('halves', '2'))
+    train.main(argv('halves', '4', '--resume', 'saved_models/halves'))
+    assert 'rendered on the fly: render' in capsys.readouterr().out
+    assert_same_training(final_state('whole'), final_state('halves'))
