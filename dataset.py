@@ -552,12 +552,13 @@ class EpochShuffleSampler(Sampler[int]):
         return order
 
     def __len__(self) -> int:
-        return len(self.shard(self.epoch)) - self.skip
+        return max(0, -(-self.size // self.world_size) - self.skip)
 
     def __iter__(self):
         # a draw number, unique over the run: sample index + epoch * size (see DrawDataset)
         offset = self.epoch * self.size
-        return iter([offset + index for index in self.shard(self.epoch)[self.skip:]])
+        order = self.shard(self.epoch)
+        return (offset + order[i] for i in range(self.skip, len(order)))
 
 
 class Batch_Balanced_Dataset:

@@ -447,3 +447,20 @@ def test_rendered_and_lmdb_sources_mix_by_batch_ratio(training_root, tmp_path, m
     assert labels[2:] and all(label.startswith('st') for label in labels[2:])
     assert all(label and not label.startswith('st') for label in labels[:2])
     assert 'rendered on the fly: render:caption' in capsys.readouterr().out
+
+
+def test_epoch_shuffle_sampler_shards_replays_and_numbers_draws():
+    from dataset import EpochShuffleSampler
+    shards = [EpochShuffleSampler(10, seed=3, rank=r, world_size=3) for r in range(3)]
+    epoch0 = [list(s) for s in shards]
+    assert [len(draws) for draws in epoch0] == [4, 4, 4] == [len(s) for s in shards]  # 10 padded to 12
+    assert sorted(set(sum(epoch0, []))) == list(range(10))  # every sample, two of them twice
+    single = EpochShuffleSampler(10, seed=3)
+    assert sorted(single) == list(range(10)) and list(single) == list(EpochShuffleSampler(10, seed=3))
+    single.start(epoch=2, skip=4)
+    later = list(single)
+    assert len(later) == 6 == len(single) and all(20 <= d < 30 for d in later)  # draws of epoch 2
+    whole = EpochShuffleSampler(10, seed=3)
+    whole.start(epoch=2)
+    assert list(whole)[4:] == later  # a resumed epoch continues where it stopped
+    assert sorted(d - 20 for d in whole) == list(range(10)) and list(whole) != [20 + d for d in epoch0[0]]
