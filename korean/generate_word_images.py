@@ -643,7 +643,7 @@ STYLE_RENDERERS = {'document': render_document, 'caption': render_caption, 'scen
 # photos from --background_dir: the worker loads each one once
 _BACKGROUND_CACHE: dict[str, np.ndarray] = {}
 BACKGROUND_CACHE_LIMIT = 64
-# share of signboard / cover backgrounds taken from --background_dir when it is given
+# share of signboard, cover, scorebug and plate backgrounds cropped from --background_dir photos
 PHOTO_BACKGROUND_PROBABILITY = 0.5
 BACKGROUND_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
@@ -891,7 +891,7 @@ def render_scorebug(rng: np.random.Generator, font, text: str, size: int,
     layers = crop_layers(rng, layers, (0.15, 0.5), (0.12, 0.35))
     shift_x = layers.box[0] - crop_x0
     h, w = layers.fill.shape
-    img = _video_frame(rng, h, w) if not photos or rng.random() < 0.5 else _photo_crop(rng, photos, h, w)
+    img = _background(rng, h, w, photos, _video_frame)
     bar = _palette(rng, SCOREBUG_PANELS, 10)
     opacity = rng.uniform(0.55, 0.95)  # semi-transparent: the frame shows through
     img[:] = img * (1 - opacity) + bar * opacity
