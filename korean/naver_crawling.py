@@ -358,6 +358,8 @@ class Fetcher:
 
     def _fetch_once(self, url: str, deadline: float) -> str:
         read_timeout = min(self.timeout, deadline - time.monotonic())
+        if read_timeout <= 0:  # the politeness delay before a retry used up what was left
+            raise self._deadline_error(url, 0)
         try:
             response = self.session.get(url, timeout=read_timeout, stream=True)
         except requests.Timeout:
