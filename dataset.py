@@ -11,6 +11,8 @@ DTRB keeps working. What differs is how the work is done:
 * The LMDB environment is opened lazily, once per folder per process, so a dataset pickles into
   DataLoader workers (fork or spawn) and the same folder can be used twice in one process
   (training data == validation data), which current ``lmdb`` otherwise refuses.
+* :func:`augment_image` (training-time blur, noise, JPEG, contrast, rotation, perspective) is
+  off unless the caller applies it; upstream trains on the images as stored.
 * Images become tensors with numpy/torch only; the numbers equal torchvision's ``ToTensor``
   followed by ``(x - 0.5) / 0.5``, as upstream.
 """
@@ -31,7 +33,7 @@ import lmdb
 import numpy as np
 import torch
 from natsort import natsorted
-from PIL import Image
+from PIL import Image, ImageEnhance, ImageFilter
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
 
 from utils import Alphabet, nfc
@@ -135,6 +137,126 @@ class AlignCollate:
             resize = ResizeNormalize((self.imgW, self.imgH))
             tensors = [resize(image) for image in images]
         return torch.stack(tensors, 0), list(labels)
+
+
+# ----------------------------------------------------------------------------------------------
+# training-time augmentation (off by default: upstream trains on the images as stored)
+#
+# Real crops are blurred, noisy, JPEG-compressed, low in contrast and a little tilted or seen
+# at an angle; LMDBs built from clean renders or scans rarely are. Each operation below fires
+# on its own with the probability in AUGMENT_PROBABILITIES, in camera order: the view
+# (rotation, perspective) first, then the light (contrast), the optics (blur), the sensor
+# (noise) and last the file (JPEG).
+
+AUGMENT_PROBABILITIES: dict[str, float] = {
+    'rotate': 0.3,  # tilted text: a hand-held photo, a detector box off by a few degrees
+    'perspective': 0.3,  # text seen at an angle
+    'contrast': 0.4,  # faded print, low light, glare
+    'blur': 0.3,  # focus and motion
+    'noise': 0.3,  # sensor noise of dim photos and video frames
+    'jpeg': 0.3,  # re-compressed web and video images
+}
+ROTATE_DEGREES = (1.0, 4.0)  # magnitude; the sign is drawn separately
+PERSPECTIVE_SHIFT = 0.08  # each corner moves by up to this share of the width / height
+CONTRAST_FACTORS = ((0.45, 0.8), (1.25, 1.6))  # lower or raise, never (almost) unchanged
+# Gaussian radius for a 32-pixel-high image; scaled with the height so the look is the same
+# at any size
+BLUR_RADIUS = (0.6, 1.4)
+BLUR_REFERENCE_HEIGHT = 32
+NOISE_SIGMA = (4.0, 14.0)  # of 255
+JPEG_QUALITY = (12, 45)
+
+
+def _border_fill(image: Image.Image) -> int | tuple[int, ...]:
+    """The median colour of the outermost pixels: what the background most likely is, used to
+    fill the corners a rotation or a warp uncovers."""
+    array = np.asarray(image)
+    border = np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
+    median = np.median(border, axis=0)
+    return int(median) if image.mode == 'L' else tuple(int(v) for v in median)
+
+
+def _signed(rng: random.Random, low: float, high: float) -> float:
+    return rng.uniform(low, high) * rng.choice((-1, 1))
+
+
+def _rotate(image: Image.Image, rng: random.Random) -> Image.Image:
+    angle = _signed(rng, *ROTATE_DEGREES)
+    return image.rotate(angle, resample=Image.BICUBIC, fillcolor=_border_fill(image))
+
+
+def _perspective_coefficients(source: Sequence[tuple[float, float]],
+                              target: Sequence[tuple[float, float]]) -> list[float]:
+    """The 8 coefficients PIL's PERSPECTIVE transform wants: they map each output corner
+    ``target[i]`` to the input point ``source[i]``."""
+    rows, values = [], []
+    for (x, y), (u, v) in zip(target, source):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        values.extend((u, v))
+    return np.linalg.solve(np.array(rows, dtype=np.float64), np.array(values)).tolist()
+
+
+def _perspective(image: Image.Image, rng: random.Random) -> Image.Image:
+    w, h = image.size
+    corners = [(0, 0), (w, 0), (w, h), (0, h)]
+    dx, dy = PERSPECTIVE_SHIFT * w, PERSPECTIVE_SHIFT * h
+    moved = [(x + rng.uniform(-dx, dx), y + rng.uniform(-dy, dy)) for x, y in corners]
+    coefficients = _perspective_coefficients(moved, corners)
+    return image.transform(image.size, Image.PERSPECTIVE, coefficients, Image.BICUBIC,
+                           fillcolor=_border_fill(image))
+
+
+def _contrast(image: Image.Image, rng: random.Random) -> Image.Image:
+    factor = rng.uniform(*rng.choice(CONTRAST_FACTORS))
+    return ImageEnhance.Contrast(image).enhance(factor)
+
+
+def _blur(image: Image.Image, rng: random.Random) -> Image.Image:
+    radius = rng.uniform(*BLUR_RADIUS) * image.height / BLUR_REFERENCE_HEIGHT
+    return image.filter(ImageFilter.GaussianBlur(radius))
+
+
+def _noise(image: Image.Image, rng: random.Random) -> Image.Image:
+    sigma = rng.uniform(*NOISE_SIGMA)
+    # numpy draws the pixels (fast); its seed comes from ``rng``, so ``rng`` alone decides
+    noise = np.random.default_rng(rng.getrandbits(64)).normal(0.0, sigma, np.asarray(image).shape)
+    noisy = np.asarray(image, dtype=np.float32) + noise
+    return Image.fromarray(np.clip(np.rint(noisy), 0, 255).astype(np.uint8), image.mode)
+
+
+def _jpeg(image: Image.Image, rng: random.Random) -> Image.Image:
+    buffer = io.BytesIO()
+    image.save(buffer, format='JPEG', quality=rng.randint(*JPEG_QUALITY))
+    with Image.open(io.BytesIO(buffer.getvalue())) as decoded:
+        return decoded.convert(image.mode)
+
+
+# name -> operation; the order is the order they are applied in
+AUGMENT_OPERATIONS = {'rotate': _rotate, 'perspective': _perspective, 'contrast': _contrast,
+                      'blur': _blur, 'noise': _noise, 'jpeg': _jpeg}
+
+
+def augment_image(image: Image.Image, rng: random.Random,
+                  probabilities: dict[str, float] = AUGMENT_PROBABILITIES) -> Image.Image:
+    """A new image: ``image`` with each operation of :data:`AUGMENT_OPERATIONS` applied, in
+    that order, with its probability in ``probabilities`` (missing names count as 0).
+
+    Size and mode (``L`` or ``RGB``) are kept; ``image`` is not modified. Everything random is
+    drawn from ``rng`` in a fixed order (one draw per operation, then that operation's
+    parameters), so the same ``rng`` state always gives the same image.
+    """
+    if image.mode not in ('L', 'RGB'):
+        raise ValueError(f'augment_image: expected an L or RGB image, got mode {image.mode!r}')
+    unknown = set(probabilities) - set(AUGMENT_OPERATIONS)
+    if unknown:
+        raise ValueError(f'augment_image: unknown operation(s) {sorted(unknown)}; '
+                         f'expected names from {list(AUGMENT_OPERATIONS)}')
+    result = image.copy()
+    for name, operation in AUGMENT_OPERATIONS.items():
+        if rng.random() < probabilities.get(name, 0.0):
+            result = operation(result, rng)
+    return result
 
 
 # ----------------------------------------------------------------------------------------------

@@ -519,6 +519,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f'continue exactly from a training state: {TRAINING_STATE_NAME} or the '
                              'experiment folder holding it (model, optimizer, schedule, AMP scaler, '
                              'best scores, RNG and data position); --num_iter may be raised')
+    parser.add_argument('--augment', action='store_true',
+                        help='training-time augmentation of every source (rotation, perspective, contrast, '
+                             'blur, noise, JPEG; probabilities in README), seeded per draw so --resume '
+                             'stays exact; off by default, as upstream')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision: float16 autocast with a GradScaler on CUDA, bfloat16 '
                              'autocast on the CPU; the CTC loss and attention softmax stay float32')

@@ -8,7 +8,17 @@ font in one of three styles and cropped like a word detector's box:
   white or yellow text with outlines and drop shadows, variety-show outlined lettering over
   a video frame, broadcast blur and compression;
 * ``scene``:    signboards and scenes: gradients, textures, photo-like backgrounds, rotation,
-  perspective, blur, low resolution then upscaling, JPEG artefacts.
+  perspective, blur, low resolution then upscaling, JPEG artefacts;
+* ``signboard``: shop signs: coloured panels with gradients, bevels, borders and shadows,
+  outlined or extruded letters, uneven light, perspective, curved baselines;
+* ``cover``:    book covers and posters: heavy display lettering over photo-like pictures;
+* ``scorebug``: broadcast score bugs: semi-transparent bars, team and score boxes, thick
+  outlines (the ``scorebugs`` text source writes their text);
+* ``plate``:    licence plates (white, green, yellow, blue) for the ``plates`` text source;
+* ``headline``: whole headline lines with spaces: wide images for ``--imgW`` 200 and up.
+
+The first three are the default (``--styles``); the others are switched on by naming them, so
+a default run renders the same images for a seed as before they existed.
 
 Output is either a folder that ``create_lmdb_dataset.py --inputPath OUT --gtFile OUT/gt.txt``
 reads (``OUT/images/000000001.png``, ``OUT/gt.txt`` written last and atomically) or an LMDB
@@ -56,7 +66,7 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHARACTER = str(REPO_ROOT / 'korean' / 'alphabets' / 'ksx1001_with_space.txt')
-STYLES = ('document', 'caption', 'scene')
+STYLES = ('document', 'caption', 'scene', 'signboard', 'cover', 'scorebug', 'plate', 'headline')
 DEFAULT_STYLES = 'document:1,caption:1,scene:1'
 DEFAULT_HEIGHT = (20, 48)
 FORMATS = ('folder', 'lmdb')
@@ -626,6 +636,377 @@ STYLE_RENDERERS = {'document': render_document, 'caption': render_caption, 'scen
 
 
 # ----------------------------------------------------------------------------------------------
+# styles added later (signboard, cover, scorebug, plate, headline). None is in DEFAULT_STYLES
+# and the styles above are untouched, so a run with the default --styles gives the same images
+# for a seed as before.
+
+# photos from --background_dir: the worker loads each one once
+_BACKGROUND_CACHE: dict[str, np.ndarray] = {}
+BACKGROUND_CACHE_LIMIT = 64
+# share of signboard, cover, scorebug and plate backgrounds cropped from --background_dir photos
+PHOTO_BACKGROUND_PROBABILITY = 0.5
+BACKGROUND_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
+
+
+def find_background_images(folders: Sequence[str | os.PathLike]) -> tuple[str, ...]:
+    """The image files under ``folders`` (recursively), in a fixed order, so the same folder
+    gives the same crops for a seed. Raises ValueError naming a folder that is missing or holds
+    no image."""
+    found: list[str] = []
+    for folder in folders:
+        root = Path(folder)
+        if not root.is_dir():
+            raise ValueError(f'--background_dir {str(folder)!r}: no such folder')
+        images = sorted(str(p) for p in root.rglob('*') if p.suffix.lower() in BACKGROUND_EXTENSIONS)
+        if not images:
+            raise ValueError(f'--background_dir {str(folder)!r}: no {"/".join(BACKGROUND_EXTENSIONS)} '
+                             'image in it')
+        found += images
+    return tuple(found)
+
+
+def _load_background(path: str) -> np.ndarray:
+    image = _BACKGROUND_CACHE.get(path)
+    if image is None:
+        with Image.open(path) as im:
+            image = np.asarray(im.convert('RGB'), np.float32)
+        if len(_BACKGROUND_CACHE) >= BACKGROUND_CACHE_LIMIT:
+            _BACKGROUND_CACHE.pop(next(iter(_BACKGROUND_CACHE)))
+        _BACKGROUND_CACHE[path] = image
+    return image
+
+
+def _photo_crop(rng: np.random.Generator, paths: Sequence[str], h: int, w: int) -> np.ndarray:
+    """A random window of a random photo, of the output's aspect ratio and 30-100 % of the
+    largest such window, resized to ``h`` x ``w``."""
+    photo = _load_background(paths[int(rng.integers(0, len(paths)))])
+    ph, pw = photo.shape[:2]
+    scale = min(ph / h, pw / w) * rng.uniform(0.3, 1.0)
+    win_h, win_w = max(2, min(ph, int(h * scale))), max(2, min(pw, int(w * scale)))
+    x, y = int(rng.integers(0, pw - win_w + 1)), int(rng.integers(0, ph - win_h + 1))
+    return cv2.resize(photo[y:y + win_h, x:x + win_w], (w, h), interpolation=cv2.INTER_AREA)
+
+
+def _background(rng: np.random.Generator, h: int, w: int, photos: Sequence[str],
+                procedural) -> np.ndarray:
+    if photos and rng.random() < PHOTO_BACKGROUND_PROBABILITY:
+        return _photo_crop(rng, photos, h, w)
+    return procedural(rng, h, w)
+
+
+def _curve_layers(rng: np.random.Generator, layers: TextLayers, amount: float) -> TextLayers:
+    """Bend the baseline: an arc or a wave whose height is ``amount`` line heights. The layers
+    are padded first, so no ink leaves the canvas."""
+    amplitude = amount * layers.line_height
+    pad = int(math.ceil(abs(amplitude))) + 1
+    h, w = layers.fill.shape
+    t = np.linspace(-1, 1, w, dtype=np.float32)
+    if rng.random() < 0.6:
+        offset = amplitude * (t ** 2 - 0.5) * (1 if rng.random() < 0.5 else -1)
+    else:
+        offset = amplitude * 0.5 * np.sin(math.pi * (t * rng.uniform(0.6, 1.2) + rng.uniform(0, 2)))
+    map_x = np.broadcast_to(np.arange(w, dtype=np.float32), (h + 2 * pad, w))
+    map_y = np.arange(h + 2 * pad, dtype=np.float32)[:, None] - pad - offset[None, :]
+
+    def bend(mask: np.ndarray) -> np.ndarray:
+        return cv2.remap(mask, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    x0, y0, x1, y1 = layers.box
+    # the line now spans from its highest to its lowest point
+    box = (x0, y0 + pad + int(math.floor(offset.min())), x1, y1 + pad + int(math.ceil(offset.max())))
+    return TextLayers(fill=bend(layers.fill), strokes=[bend(s) for s in layers.strokes],
+                      box=box, line_height=layers.line_height)
+
+
+def _panel(img: np.ndarray, rng: np.random.Generator, box: tuple[int, int, int, int],
+           color: np.ndarray) -> None:
+    """Paint a sign panel in place over ``box``: a flat or gradient face, a drop shadow on
+    the wall, a bevel (lit top-left edge, dark bottom-right edge) and sometimes a border."""
+    h, w = img.shape[:2]
+    x0, y0, x1, y1 = (max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3]))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    depth = max(1, int(round(min(y1 - y0, x1 - x0) * rng.uniform(0.02, 0.06))))
+    if rng.random() < 0.6:  # the panel's shadow on the wall behind it
+        sx, sy = depth * 2, depth * 2
+        img[min(h, y0 + sy):min(h, y1 + sy), min(w, x0 + sx):min(w, x1 + sx)] *= np.float32(rng.uniform(0.45, 0.75))
+    face_h, face_w = y1 - y0, x1 - x0
+    if rng.random() < 0.5:
+        other = np.clip(color * rng.uniform(0.55, 1.35) + rng.uniform(-30, 30, 3), 0, 255).astype(np.float32)
+        face = _linear_gradient(rng, face_h, face_w, color, other)
+    else:
+        face = np.empty((face_h, face_w, 3), np.float32)
+        face[:] = color
+    img[y0:y1, x0:x1] = face
+    if rng.random() < 0.7:  # bevel
+        light, dark = np.float32(rng.uniform(1.15, 1.45)), np.float32(rng.uniform(0.45, 0.75))
+        img[y0:y0 + depth, x0:x1] *= light
+        img[y0:y1, x0:x0 + depth] *= light
+        img[y1 - depth:y1, x0:x1] *= dark
+        img[y0:y1, x1 - depth:x1] *= dark
+    if rng.random() < 0.5:  # painted or metal border
+        border = _palette(rng, [(250, 250, 250), (20, 20, 20), (200, 160, 40), (180, 20, 20), (0, 70, 150)], 15)
+        thickness = max(1, int(round(depth * rng.uniform(0.8, 2.0))))
+        inset = depth + int(rng.integers(0, depth + 2))
+        cv2.rectangle(img, (x0 + inset, y0 + inset), (x1 - 1 - inset, y1 - 1 - inset),
+                      [float(v) for v in border], thickness)
+
+
+def _uneven_light(rng: np.random.Generator, img: np.ndarray, strength: tuple[float, float]) -> np.ndarray:
+    h, w = img.shape[:2]
+    light = 1 + (_smooth_noise(rng, h, w, 2, 1) - 0.5) * rng.uniform(*strength)
+    if rng.random() < 0.3:  # a spotlight or a street lamp from one side
+        xs = np.linspace(-1, 1, w, dtype=np.float32)[None, :, None]
+        light = light * (1 + rng.uniform(-0.35, 0.35) * xs)
+    return img * light
+
+
+def _camera(rng: np.random.Generator, img: np.ndarray, size: int, line_height: int,
+            blur: float, low_res: tuple[float, float], noise: float, jpeg: tuple[int, int]) -> np.ndarray:
+    """Lens blur, low resolution, exposure, sensor noise and JPEG, each at random up to the
+    given strength: what a phone photo of the finished sign adds."""
+    if rng.random() < 0.5:
+        img = _blur(img, rng.uniform(0.2, blur) * size / REFERENCE_SIZE)
+    if rng.random() < 0.35:
+        img = _resample(img, _low_res_factor(rng, low_res[0], low_res[1], line_height))
+    img = img * rng.uniform(0.8, 1.12) + rng.uniform(-20, 20)
+    img = _add_noise(img, rng, rng.uniform(0.5, noise))
+    out = _finish(img)
+    if rng.random() < 0.5:
+        out = _jpeg(out, int(rng.integers(*jpeg)))
+    return out
+
+
+SIGN_COLORS = [(200, 20, 30), (0, 70, 160), (0, 120, 70), (250, 250, 245), (20, 20, 25), (255, 200, 0),
+               (240, 110, 0), (110, 30, 120), (0, 140, 170), (230, 230, 230), (120, 70, 30), (250, 90, 140)]
+
+
+def render_signboard(rng: np.random.Generator, font, text: str, size: int,
+                     photos: Sequence[str] = ()) -> np.ndarray:
+    """Shop and street signs: a coloured panel (flat or gradient, bevel, border, shadow) on a
+    wall or a photo, bold letters with outline or extrusion, uneven light, perspective and
+    sometimes a curved baseline."""
+    strokes = [max(1, int(round(size * rng.uniform(0.04, 0.1))))] if rng.random() < 0.35 else []
+    embolden = max(1, size // 24) if rng.random() < 0.5 else 0
+    perspective = rng.uniform(0.03, 0.14) if rng.random() < 0.6 else 0.0
+    layers = render_text_layers(rng, font, text, size, rng.uniform(0, 0.15) * size if rng.random() < 0.3 else 0.0,
+                                strokes, hscale=rng.uniform(0.8, 1.25), angle=rng.uniform(-4, 4),
+                                perspective=perspective, embolden=embolden)
+    if rng.random() < 0.3:
+        layers = _curve_layers(rng, layers, rng.uniform(0.15, 0.5))
+    layers = crop_layers(rng, layers, (0.15, 0.6), (0.1, 0.4))
+    h, w = layers.fill.shape
+    img = _background(rng, h, w, photos, _texture)
+    panel_color = _palette(rng, SIGN_COLORS, 20)
+    x0, y0, x1, y1 = layers.box
+    lh = layers.line_height
+    grow = [int(rng.uniform(0.1, 0.5) * lh) for _ in range(4)]
+    _panel(img, rng, (x0 - grow[0], y0 - grow[1], x1 + grow[2], y1 + grow[3]), panel_color)
+    fill = _contrasting_color(rng, _luminance(panel_color), rng.uniform(80, 140))
+    union = layers.strokes[-1] if layers.strokes else layers.fill
+    if rng.random() < 0.35:  # extruded channel letters: a dark copy offset down-right
+        depth = max(1, int(round(size * rng.uniform(0.03, 0.08))))
+        for step in range(depth, 0, -1):
+            _composite(img, _shift(union, step, step), fill * np.float32(0.35))
+    if layers.strokes:
+        outline = np.full(3, 255 if _luminance(fill) < 128 else 0, np.float32)
+        _composite(img, layers.strokes[0], outline)
+    _composite(img, layers.fill, fill)
+    img = _uneven_light(rng, img, (0.2, 0.9))
+    return _camera(rng, img, size, lh, blur=1.3, low_res=(0.35, 0.8), noise=8, jpeg=(25, 86))
+
+
+def _poster_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A photo-like picture for a cover: a blurred scene, a texture or a duotone gradient with
+    soft shapes."""
+    kind = rng.random()
+    if kind < 0.4:
+        return _video_frame(rng, h, w)
+    if kind < 0.7:
+        return _texture(rng, h, w)
+    img = _linear_gradient(rng, h, w, _natural_color(rng), _natural_color(rng))
+    img += (_smooth_noise(rng, h, w, int(rng.integers(3, 9))) - 0.5) * rng.uniform(20, 80)
+    return img
+
+
+def render_cover(rng: np.random.Generator, font, text: str, size: int,
+                 photos: Sequence[str] = ()) -> np.ndarray:
+    """Book covers and posters: heavy display lettering (emboldened, wide or condensed, often
+    spaced) in a bright or dark colour with an outline or a soft shadow, over a photo-like
+    picture."""
+    embolden = max(1, int(round(size * rng.uniform(0.03, 0.08))))
+    strokes = [max(1, int(round(size * rng.uniform(0.03, 0.08))))] if rng.random() < 0.5 else []
+    tracking = rng.uniform(0.0, 0.25) * size if rng.random() < 0.4 else 0.0
+    layers = render_text_layers(rng, font, text, size, tracking, strokes,
+                                hscale=rng.uniform(0.7, 1.3), angle=rng.uniform(-2, 2), embolden=embolden)
+    layers = crop_layers(rng, layers, (0.1, 0.6), (0.08, 0.45))
+    h, w = layers.fill.shape
+    img = _background(rng, h, w, photos, _poster_texture)
+    x0, y0, x1, y1 = layers.box
+    behind = _luminance(img[max(0, y0):max(y0 + 1, y1), max(0, x0):max(x0 + 1, x1)])
+    fill = (_palette(rng, VARIETY_FILLS + [(255, 255, 255)] * 3, 10) if behind < 110
+            else _palette(rng, DARK_TEXT + [(200, 0, 30)], 10) if behind > 160
+            else _contrasting_color(rng, behind, 90))
+    union = layers.strokes[-1] if layers.strokes else layers.fill
+    if not layers.strokes or rng.random() < 0.5:  # soft shadow keeps light type readable on a busy picture
+        offset = max(1, int(round(size * rng.uniform(0.02, 0.07))))
+        shadow = _blur(_shift(union, offset, offset), rng.uniform(0.8, 3.0) * size / REFERENCE_SIZE)
+        _composite(img, shadow, np.zeros(3, np.float32) if _luminance(fill) > 110 else np.full(3, 255, np.float32),
+                   rng.uniform(0.6, 0.95))
+    if layers.strokes:
+        outline = np.zeros(3, np.float32) if _luminance(fill) > 110 else np.full(3, 255, np.float32)
+        _composite(img, layers.strokes[0], outline)
+    _composite(img, layers.fill, fill)
+    return _camera(rng, img, size, layers.line_height, blur=0.9, low_res=(0.5, 0.9), noise=5, jpeg=(40, 95))
+
+
+SCOREBUG_PANELS = [(10, 20, 60), (0, 0, 0), (25, 25, 30), (140, 10, 20), (0, 60, 130), (240, 240, 240)]
+TEAM_COLORS = [(200, 20, 30), (0, 60, 160), (0, 110, 60), (240, 120, 0), (110, 30, 120), (20, 20, 20),
+               (0, 130, 180), (180, 150, 40)]
+
+
+def _word_spans(font, text: str, tracking: float, hscale: float, pad: int) -> list[tuple[int, int, str]]:
+    """The x extent of each space-separated word of ``text`` as :func:`_draw_text` lays it out
+    (before the crop), so boxes can be painted behind single words."""
+    spans, start = [], 0
+    for word in text.split(' '):
+        x0 = font.getlength(text[:start]) + tracking * start
+        x1 = x0 + font.getlength(word) + tracking * max(0, len(word) - 1)
+        spans.append((int(pad + x0 * hscale), int(math.ceil(pad + x1 * hscale)), word))
+        start += len(word) + 1
+    return spans
+
+
+def render_scorebug(rng: np.random.Generator, font, text: str, size: int,
+                    photos: Sequence[str] = ()) -> np.ndarray:
+    """Broadcast score bugs and lower thirds: a semi-transparent bar over the video frame,
+    team-coloured boxes behind names, lighter boxes behind scores (digits), white text with
+    a thick outline or a shadow."""
+    strokes = [max(1, int(round(size * rng.uniform(0.06, 0.14))))] if rng.random() < 0.4 else []
+    embolden = max(1, size // 26) if rng.random() < 0.6 else 0
+    widest = max(strokes, default=0) + embolden
+    pad = widest + max(2, size // 4)
+    layers = render_text_layers(rng, font, text, size, 0.0, strokes, embolden=embolden)
+    spans = _word_spans(font, text, 0.0, 1.0, pad)
+    crop_x0 = layers.box[0]
+    layers = crop_layers(rng, layers, (0.15, 0.5), (0.12, 0.35))
+    shift_x = layers.box[0] - crop_x0
+    h, w = layers.fill.shape
+    img = _background(rng, h, w, photos, _video_frame)
+    bar = _palette(rng, SCOREBUG_PANELS, 10)
+    opacity = rng.uniform(0.55, 0.95)  # semi-transparent: the frame shows through
+    img[:] = img * (1 - opacity) + bar * opacity
+    _, y0, _, y1 = layers.box
+    top, bottom = max(0, y0 - int(0.1 * layers.line_height)), min(h, y1 + int(0.1 * layers.line_height))
+    for x0, x1, word in spans:
+        a, b = max(0, x0 + shift_x - size // 8), min(w, x1 + shift_x + size // 8)
+        if b <= a or rng.random() < 0.3:
+            continue
+        if any(ch.isdigit() for ch in word):
+            box_color = _palette(rng, [(250, 250, 250), (255, 210, 0), (40, 40, 45)], 8)
+        else:
+            box_color = _palette(rng, TEAM_COLORS, 15)
+        img[top:bottom, a:b] = img[top:bottom, a:b] * 0.2 + box_color * 0.8
+    union = layers.strokes[-1] if layers.strokes else layers.fill
+    if not layers.strokes:
+        _composite(img, _blur(_shift(union, 1, 1), 0.8), np.zeros(3, np.float32), 0.8)
+    else:
+        _composite(img, layers.strokes[0], np.zeros(3, np.float32))
+    # text colour per pixel: light on dark boxes, dark on light ones, as broadcasters do
+    luma = img.mean(axis=2)
+    light = _palette(rng, LIGHT_TEXT, 6)
+    dark = _palette(rng, DARK_TEXT, 6)
+    fill_alpha = layers.fill
+    on_light = (luma > 150).astype(np.float32) * (0.0 if layers.strokes else 1.0)
+    _composite(img, fill_alpha * (1 - on_light), light)
+    _composite(img, fill_alpha * on_light, dark)
+    return _camera(rng, img, size, layers.line_height, blur=0.8, low_res=(0.45, 0.85), noise=4, jpeg=(35, 91))
+
+
+# white: private cars since 2006; green: older private plates; yellow: commercial (바사아자);
+# blue: electric cars. (plate colour, text colour)
+PLATE_COLORS = {'white': ((245, 245, 240), (15, 15, 15)), 'green': ((40, 110, 70), (245, 245, 245)),
+                'yellow': ((245, 195, 20), (20, 20, 20)), 'blue': ((50, 110, 190), (10, 10, 10))}
+PLATE_COMMERCIAL_LETTERS = '바사아자배'
+
+
+def _plate_colors(rng: np.random.Generator, text: str) -> tuple[np.ndarray, np.ndarray]:
+    letters = [ch for ch in text if not ch.isdigit()]
+    if set(letters[-1:]) & set(PLATE_COMMERCIAL_LETTERS):
+        kind = 'yellow' if rng.random() < 0.85 else 'white'
+    elif len(letters) > 1:  # regional private plate: the older green plates
+        kind = 'green' if rng.random() < 0.7 else 'white'
+    else:
+        kind = rng.choice(['white'] * 8 + ['green', 'blue'])
+    plate, ink = PLATE_COLORS[kind]
+    return (np.clip(np.array(plate, np.float32) + rng.uniform(-15, 15, 3), 0, 255).astype(np.float32),
+            np.array(ink, np.float32))
+
+
+def render_plate(rng: np.random.Generator, font, text: str, size: int,
+                 photos: Sequence[str] = ()) -> np.ndarray:
+    """Korean licence plates: white, green, yellow or blue plates with a dark rim and bolts,
+    condensed heavy characters, seen by a traffic or dash camera (angle, blur, low
+    resolution, dirt, glare)."""
+    embolden = max(1, size // 20)
+    layers = render_text_layers(rng, font, text, size, rng.uniform(0.0, 0.08) * size, [],
+                                hscale=rng.uniform(0.7, 0.95), angle=rng.uniform(-5, 5),
+                                perspective=rng.uniform(0.02, 0.12) if rng.random() < 0.6 else 0.0,
+                                embolden=embolden)
+    layers = crop_layers(rng, layers, (0.2, 0.55), (0.15, 0.4))
+    h, w = layers.fill.shape
+    img = _background(rng, h, w, photos, _texture) * np.float32(0.6)  # car body / bumper
+    plate, ink = _plate_colors(rng, text)
+    x0, y0, x1, y1 = layers.box
+    lh = layers.line_height
+    px0, py0 = x0 - int(rng.uniform(0.12, 0.35) * lh), y0 - int(rng.uniform(0.1, 0.3) * lh)
+    px1, py1 = x1 + int(rng.uniform(0.12, 0.35) * lh), y1 + int(rng.uniform(0.1, 0.3) * lh)
+    cv2.rectangle(img, (px0, py0), (px1, py1), [float(v) for v in plate], -1)
+    cv2.rectangle(img, (px0, py0), (px1, py1), [float(v) * 0.35 for v in plate], max(1, lh // 14))
+    bolt = max(1, lh // 12)
+    for bx in (px0 + (px1 - px0) // 5, px1 - (px1 - px0) // 5):
+        cv2.circle(img, (bx, py0 + 2 * bolt), bolt, [float(v) * 0.6 for v in plate], -1)
+    _composite(img, layers.fill, ink)
+    if rng.random() < 0.4:  # road dirt
+        dirt = _smooth_noise(rng, h, w, int(rng.integers(4, 12)), 1)[..., 0]
+        _composite(img, np.clip(dirt - 0.55, 0, 1) * 1.5, np.array((90, 80, 60), np.float32), 0.6)
+    if rng.random() < 0.3:  # headlight glare
+        img = _uneven_light(rng, img, (0.4, 1.2))
+    if rng.random() < 0.2:
+        img = _motion_blur(img, rng)
+    return _camera(rng, img, size, lh, blur=1.5, low_res=(0.3, 0.75), noise=9, jpeg=(20, 80))
+
+
+def render_headline(rng: np.random.Generator, font, text: str, size: int,
+                    photos: Sequence[str] = ()) -> np.ndarray:
+    """News headlines and long caption lines: a whole line with spaces, dark on light (print,
+    web) or light on a dark bar (TV news), mildly degraded. The images are wide: train them
+    with a larger --imgW (e.g. 200) and --batch_max_length (e.g. 40)."""
+    embolden = max(1, size // 28) if rng.random() < 0.5 else 0
+    layers = render_text_layers(rng, font, text, size, rng.uniform(-0.03, 0.05) * size if rng.random() < 0.2 else 0.0,
+                                [], hscale=rng.uniform(0.85, 1.1), angle=rng.uniform(-1, 1) if rng.random() < 0.3 else 0.0,
+                                embolden=embolden)
+    layers = crop_layers(rng, layers, (0.05, 0.4), (0.05, 0.3))
+    h, w = layers.fill.shape
+    if rng.random() < 0.6:
+        img = _paper(rng, h, w)
+        ink = np.clip(rng.uniform(0, 70) + rng.uniform(-5, 5, 3), 0, 255).astype(np.float32)
+        if rng.random() < 0.2:  # red or blue breaking-news type
+            ink = _hsv_color(rng.choice([0.0, 0.6]), rng.uniform(0.7, 1), rng.uniform(0.45, 0.7))
+    else:
+        img = _video_frame(rng, h, w)
+        bar = _palette(rng, CAPTION_BARS[:7], 10)
+        opacity = rng.uniform(0.75, 1.0)
+        img[:] = img * (1 - opacity) + bar * opacity
+        ink = _palette(rng, LIGHT_TEXT, 8)
+    _composite(img, layers.fill, ink)
+    return _camera(rng, img, size, layers.line_height, blur=0.7, low_res=(0.6, 0.9), noise=4, jpeg=(45, 95))
+
+
+EXTRA_STYLE_RENDERERS = {'signboard': render_signboard, 'cover': render_cover, 'scorebug': render_scorebug,
+                         'plate': render_plate, 'headline': render_headline}
+
+
+# ----------------------------------------------------------------------------------------------
 # one sample
 
 
@@ -635,6 +1016,7 @@ class RenderConfig:
     seed: int
     styles: tuple[tuple[str, float], ...]
     height: tuple[int, int]
+    backgrounds: tuple[str, ...] = ()  # photos from --background_dir (signboard, cover, ...)
 
 
 class WordRenderer:
@@ -664,7 +1046,11 @@ class WordRenderer:
             size = _pick_size(rng, self.config.height)
             font = self.bank.font(font_index, size)
             try:
-                return STYLE_RENDERERS[style](rng, font, label, size), style, font_index
+                if style in EXTRA_STYLE_RENDERERS:
+                    image = EXTRA_STYLE_RENDERERS[style](rng, font, label, size, self.config.backgrounds)
+                else:
+                    image = STYLE_RENDERERS[style](rng, font, label, size)
+                return image, style, font_index
             except NoInkError as e:
                 logger.debug('sample %d, attempt %d: %s', number, attempt, e)
         raise RuntimeError(f'sample {number}: {label!r} could not be rendered in {RENDER_ATTEMPTS} attempts '
@@ -882,7 +1268,7 @@ def generate(output: str | os.PathLike, num_images: int = 1000, format: str = 'f
              styles: str | Sequence[tuple[str, float]] = DEFAULT_STYLES,
              height: str | tuple[int, int] = DEFAULT_HEIGHT, max_length: int = DEFAULT_MAX_LENGTH,
              overwrite: bool = False, progress: bool = True, contact_sheet_png: str | None = None,
-             cache_dir: str | None = None) -> dict:
+             cache_dir: str | None = None, background_dirs: Sequence[str] = ()) -> dict:
     """Render ``num_images`` labelled word images into ``output`` and return a summary.
 
     * ``format``: ``folder`` (``images/*.png`` + ``gt.txt`` + ``summary.json``) or ``lmdb``.
@@ -895,8 +1281,10 @@ def generate(output: str | os.PathLike, num_images: int = 1000, format: str = 'f
       (per ``exclude_mode``) or ``exclude`` (the same, given as strings) are never produced;
       texts that no font draws are skipped. ``word_list`` replaces the built-in list behind
       the ``words`` source (e.g. the train part of :func:`korean.text_sources.split_words`).
-    * ``styles``: ``document:1,caption:1,scene:1`` weights; ``height``: font size range in
-      pixels (``"20-48"``), roughly the height of a Hangul syllable.
+    * ``styles``: ``document:1,caption:1,scene:1`` weights (any of :data:`STYLES`);
+      ``height``: font size range in pixels (``"20-48"``), roughly the height of a Hangul
+      syllable; ``background_dirs``: folders of your photos, cropped behind half of the
+      signboard, cover, scorebug and plate images.
 
     The summary holds images written, counts per style, font and source, skipped texts and
     why, and speed. Ctrl-C leaves no gt.txt (folder) / no LMDB, and is re-raised.
@@ -912,6 +1300,7 @@ def generate(output: str | os.PathLike, num_images: int = 1000, format: str = 'f
     if not style_items:
         raise ValueError('--styles: give at least one style a positive weight')
     height_range = parse_height(height)
+    backgrounds = find_background_images(background_dirs)
     root = Path(output)
     # fail before the slow steps: the sinks check again when they open
     _check_output(root, overwrite, FOLDER_OUTPUT_NAMES if format == 'folder' else LMDB_OUTPUT_NAMES)
@@ -938,7 +1327,7 @@ def generate(output: str | os.PathLike, num_images: int = 1000, format: str = 'f
     labels, skipped = draw_labels(mixer, bank, num_images, progress)
 
     sink = FolderOutput(root, overwrite) if format == 'folder' else LmdbOutput(root, overwrite)
-    config = RenderConfig(seed=seed, styles=style_items, height=height_range)
+    config = RenderConfig(seed=seed, styles=style_items, height=height_range, backgrounds=backgrounds)
     try:
         stats = _render_into(sink, bank, config, labels, workers, progress,
                              CONTACT_SHEET_IMAGES if contact_sheet_png else 0)
@@ -1084,7 +1473,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help='alphabet string or file; labels outside it are skipped')
     parser.add_argument('--sensitive', action='store_true',
                         help='labels must match the alphabet case-sensitively (default: lower-cased, as train.py)')
-    parser.add_argument('--styles', default=DEFAULT_STYLES, help='style:weight,... of document, caption, scene')
+    parser.add_argument('--styles', default=DEFAULT_STYLES,
+                        help=f'style:weight,... of {", ".join(STYLES)}')
+    parser.add_argument('--background_dir', action='append', default=[],
+                        help='folder of your own photos (repeatable; recursive): crops of them are '
+                             'the background of half the signboard, cover, scorebug and plate images')
     parser.add_argument('--height', default=f'{DEFAULT_HEIGHT[0]}-{DEFAULT_HEIGHT[1]}',
                         help='font size range in pixels, MIN-MAX (about the height of a Hangul syllable)')
     parser.add_argument('--max_length', type=int, default=DEFAULT_MAX_LENGTH, help='maximum label length')
@@ -1104,7 +1497,8 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
                            sources=args.source, text_split=args.text_split, exclude_files=args.exclude_file,
                            exclude_mode=args.exclude_mode, character=args.character, sensitive=args.sensitive,
                            styles=args.styles, height=args.height, max_length=args.max_length,
-                           overwrite=args.overwrite, progress=not args.quiet, contact_sheet_png=args.contact_sheet)
+                           overwrite=args.overwrite, progress=not args.quiet, contact_sheet_png=args.contact_sheet,
+                           background_dirs=args.background_dir)
     except KeyboardInterrupt:
         print(f'\ninterrupted: {args.output} is incomplete (no gt.txt / no LMDB)', file=sys.stderr)
         sys.exit(130)

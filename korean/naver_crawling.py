@@ -15,10 +15,11 @@ configurable CSS selectors, cleans each title (:func:`clean_title`) and writes, 
 All three are UTF-8, one entry a line, written atomically (temporary file + ``os.replace``). A
 run that collects nothing writes nothing, so earlier data is never truncated.
 
-Naver changes its markup from time to time. The selectors are a small CSS subset (tag,
-``.class``, ``#id``, ``tag.class.other``, ``*`` and the descendant combinator, a space),
-matched by a tree builder on top of :mod:`html.parser`, so no HTML library is needed. When a
-page yields no items, the summary says so and names the flags to update.
+Naver changes its markup from time to time. The selectors are flags holding any CSS selector
+soupsieve reads, matched on BeautifulSoup's tree of the page. When a page yields no items, the
+summary says so and names the flags to update. A hostile or broken server cannot hold the
+crawl: each page has a total deadline (``--page_deadline``) and a size cap
+(``--max_page_mb``); a page breaking either fails with a message and the crawl goes on.
 """
 from __future__ import annotations
 
@@ -33,11 +34,13 @@ import tempfile
 import time
 import unicodedata
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
-from typing import Callable, Collection, Iterable, Iterator, Sequence
+from typing import Callable, Collection, Iterable, Sequence
 from urllib.parse import urlencode
 
 import requests
+import soupsieve
+import urllib3
+from bs4 import BeautifulSoup, NavigableString, Tag
 from tqdm import tqdm
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -70,212 +73,78 @@ HEADLINES_FILE = 'headlines.txt'
 WORDS_FILE = 'words.txt'
 BACKUP_DIR = 'backup'
 BACKUP_TIME_FORMAT = '%y%m%d_%H%M'
+# a Naver section page is a few hundred kB; these bound a server that drips or floods
+DEFAULT_PAGE_DEADLINE = 60.0
+DEFAULT_MAX_PAGE_MB = 5.0
+DEFAULT_MAX_PAGE_BYTES = int(DEFAULT_MAX_PAGE_MB * 1e6)
+READ_CHUNK_BYTES = 64 * 1024
 SELECTOR_HINT = ('Naver may have changed its markup: open the page and update '
                  '--item_selector / --title_selector')
 
 
 # --------------------------------------------------------------------------------------------
-# HTML tree
+# HTML and CSS selectors (BeautifulSoup + soupsieve)
 # --------------------------------------------------------------------------------------------
 
-VOID_ELEMENTS = frozenset(
-    'area base br col embed hr img input link meta param source track wbr'.split())
+# Python's own html.parser keeps the crawler free of compiled dependencies; it does not apply
+# HTML5's implied end tags (an unclosed <li> contains the next one), which Naver's markup,
+# closing every tag, never relies on.
+HTML_PARSER = 'html.parser'
 # text inside these never belongs to a headline
 NON_TEXT_ELEMENTS = frozenset({'script', 'style', 'template', 'noscript'})
-# HTML lets these end tags be omitted: a new start tag of the key closes an open element named in
-# the first set, searching no further up than an element named in the second (its container)
-IMPLIED_END_TAGS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    'li': (frozenset({'li'}), frozenset({'ul', 'ol', 'menu'})),
-    'dt': (frozenset({'dt', 'dd'}), frozenset({'dl'})),
-    'dd': (frozenset({'dt', 'dd'}), frozenset({'dl'})),
-    'tr': (frozenset({'tr', 'td', 'th'}), frozenset({'table', 'thead', 'tbody', 'tfoot'})),
-    'td': (frozenset({'td', 'th'}), frozenset({'tr', 'table'})),
-    'th': (frozenset({'td', 'th'}), frozenset({'tr', 'table'})),
-    'option': (frozenset({'option'}), frozenset({'select', 'datalist', 'optgroup'})),
-}
-# a block start tag closes an open <p> reached through inline elements only
-BLOCK_ELEMENTS = frozenset(
-    'address article aside blockquote div dl fieldset figure footer form h1 h2 h3 h4 h5 h6 '
-    'header hr main nav ol p pre section table ul'.split())
-INLINE_ELEMENTS = frozenset(
-    'a abbr b bdi bdo cite code data dfn em i kbd mark q s samp small span strong sub sup '
-    'time u var'.split())
 
 
-class Element:
-    """One HTML element: lower-case ``tag``, ``attrs``, ``parent`` and ``children`` (elements
-    and text strings, in document order). The document root has ``tag`` None."""
+def parse_html(text: str) -> BeautifulSoup:
+    """Parse an HTML document; character references are decoded by the parser."""
+    return BeautifulSoup(text, HTML_PARSER)
 
-    def __init__(self, tag: str | None, attrs: dict[str, str] | None = None,
-                 parent: Element | None = None):
-        self.tag = tag
-        self.attrs = attrs or {}
-        self.parent = parent
-        self.children: list[Element | str] = []
-        self.classes = frozenset(self.attrs.get('class', '').split())
 
-    def __repr__(self) -> str:
-        return f'<Element {self.tag} {self.attrs}>'
+def parse_selector(text: str, flag: str = '--item_selector') -> soupsieve.SoupSieve:
+    """Compile one CSS selector (anything soupsieve reads: ``>``, ``[attr]``, ``:nth-child``...);
+    raise ValueError naming ``flag`` and soupsieve's first line of complaint."""
+    if not text.strip():
+        raise ValueError(f'{flag}: empty CSS selector; expected e.g. "li.sa_item a.sa_text_title"')
+    try:
+        return soupsieve.compile(text)
+    except soupsieve.SelectorSyntaxError as e:
+        reason = str(e).splitlines()[0]
+        raise ValueError(f'{flag} {text!r} is not a valid CSS selector: {reason}') from None
 
-    def descendants(self) -> Iterator[Element]:
-        """Every element below this one, in document order (this one excluded)."""
-        stack = [child for child in reversed(self.children) if isinstance(child, Element)]
-        while stack:
-            el = stack.pop()
-            yield el
-            stack.extend(child for child in reversed(el.children) if isinstance(child, Element))
 
-    def text(self) -> str:
-        """The text under this element (scripts and styles excluded); ``<br>`` reads as a space."""
-        parts: list[str] = []
-        self._collect_text(parts)
-        return ''.join(parts)
+def split_selector_list(text: str) -> list[str]:
+    """Split ``text`` at the commas outside brackets, parentheses and quotes, so each part is
+    one fallback selector while ``:is(a, b)`` or ``[title="a,b"]`` stay whole."""
+    parts, current, depth, quote = [], [], 0, ''
+    for ch in text:
+        if quote:
+            quote = '' if ch == quote else quote
+        elif ch in '"\'':
+            quote = ch
+        elif ch in '([':
+            depth += 1
+        elif ch in ')]':
+            depth = max(0, depth - 1)
+        elif ch == ',' and depth == 0:
+            parts.append(''.join(current).strip())
+            current = []
+            continue
+        current.append(ch)
+    parts.append(''.join(current).strip())
+    return parts
 
-    def _collect_text(self, parts: list[str]) -> None:
-        for child in self.children:
-            if isinstance(child, str):
-                parts.append(child)
-            elif child.tag == 'br':
+
+def element_text(el: Tag) -> str:
+    """The text under ``el`` (scripts, styles, templates excluded); ``<br>`` reads as a space."""
+    parts: list[str] = []
+    for child in el.children:
+        if isinstance(child, Tag):
+            if child.name == 'br':
                 parts.append(' ')
-            elif child.tag not in NON_TEXT_ELEMENTS:
-                child._collect_text(parts)
-
-
-class _TreeBuilder(HTMLParser):
-    """Builds an :class:`Element` tree, tolerating the omitted and stray end tags real pages
-    have. Character references are decoded by :class:`HTMLParser` (``convert_charrefs``)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = Element(None)
-        self.stack: list[Element] = [self.root]
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._close_implied(tag)
-        parent = self.stack[-1]
-        el = Element(tag, {name: value or '' for name, value in attrs}, parent)
-        parent.children.append(el)
-        if tag not in VOID_ELEMENTS:
-            self.stack.append(el)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        # <div/> on an HTML page is a start tag; only void elements are really self-closing
-        self.handle_starttag(tag, attrs)
-        if tag not in VOID_ELEMENTS:
-            self.handle_endtag(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        for depth in range(len(self.stack) - 1, 0, -1):
-            if self.stack[depth].tag == tag:
-                del self.stack[depth:]
-                return
-        # a stray end tag (nothing open by that name) is ignored, as browsers do
-
-    def handle_data(self, data: str) -> None:
-        self.stack[-1].children.append(data)
-
-    def _close_implied(self, tag: str) -> None:
-        if tag in IMPLIED_END_TAGS:
-            closes, containers = IMPLIED_END_TAGS[tag]
-            for depth in range(len(self.stack) - 1, 0, -1):
-                open_tag = self.stack[depth].tag
-                if open_tag in closes:
-                    del self.stack[depth:]
-                    return
-                if open_tag in containers:
-                    return
-        if tag in BLOCK_ELEMENTS:
-            for depth in range(len(self.stack) - 1, 0, -1):
-                open_tag = self.stack[depth].tag
-                if open_tag == 'p':
-                    del self.stack[depth:]
-                    return
-                if open_tag not in INLINE_ELEMENTS:
-                    return
-
-
-def parse_html(text: str) -> Element:
-    """Parse an HTML document into an :class:`Element` tree and return its root."""
-    builder = _TreeBuilder()
-    builder.feed(text)
-    builder.close()
-    return builder.root
-
-
-# --------------------------------------------------------------------------------------------
-# CSS selector subset
-# --------------------------------------------------------------------------------------------
-
-_COMPOUND_RE = re.compile(r'(?P<tag>\*|[A-Za-z][\w-]*)?(?P<rest>(?:[.#][\w-]+)*)')
-_SUPPORTED_SYNTAX = ('supported: tag, .class, #id, tag.class.other, * and the descendant '
-                     'combinator (a space), e.g. "li.sa_item a.sa_text_title"')
-
-
-@dataclass(frozen=True)
-class Compound:
-    """One compound selector such as ``a.sa_text_title``: a tag (None = any), ids and classes."""
-    tag: str | None
-    classes: frozenset[str]
-    ids: frozenset[str]
-
-    def matches(self, el: Element) -> bool:
-        if el.tag is None:  # the document root is never selected
-            return False
-        if self.tag is not None and el.tag != self.tag:
-            return False
-        if self.ids and el.attrs.get('id') not in self.ids:
-            return False
-        return self.classes <= el.classes
-
-
-@dataclass(frozen=True)
-class Selector:
-    """A chain of compounds joined by the descendant combinator, written as ``text``."""
-    text: str
-    compounds: tuple[Compound, ...]
-
-    def matches(self, el: Element) -> bool:
-        """True when ``el`` matches the last compound and its ancestors match the others in
-        order; taking the nearest matching ancestor each time is exact for descendant chains."""
-        if not self.compounds[-1].matches(el):
-            return False
-        ancestor = el.parent
-        for compound in reversed(self.compounds[:-1]):
-            while ancestor is not None and not compound.matches(ancestor):
-                ancestor = ancestor.parent
-            if ancestor is None:
-                return False
-            ancestor = ancestor.parent
-        return True
-
-
-def parse_selector(text: str) -> Selector:
-    """Parse a selector of the supported CSS subset; raise ValueError naming the part that is
-    not supported (child ``>``, siblings, attributes, pseudo-classes, ``,`` groups...)."""
-    parts = text.split()
-    if not parts:
-        raise ValueError(f'empty CSS selector {text!r}; {_SUPPORTED_SYNTAX}')
-    compounds = []
-    for part in parts:
-        m = _COMPOUND_RE.fullmatch(part)
-        if m is None or not part or (m.group('tag') is None and not m.group('rest')):
-            raise ValueError(f'CSS selector {text!r}: cannot read {part!r}; {_SUPPORTED_SYNTAX}')
-        tag = m.group('tag')
-        rest = m.group('rest')
-        compounds.append(Compound(
-            tag=None if tag in (None, '*') else tag.lower(),
-            classes=frozenset(re.findall(r'\.([\w-]+)', rest)),
-            ids=frozenset(re.findall(r'#([\w-]+)', rest)),
-        ))
-    return Selector(text, tuple(compounds))
-
-
-def select(scope: Element, selector: str | Selector) -> list[Element]:
-    """The elements below ``scope`` that match ``selector``, in document order. Ancestors
-    above ``scope`` count for the descendant combinator, as in the browser's querySelectorAll."""
-    if isinstance(selector, str):
-        selector = parse_selector(selector)
-    return [el for el in scope.descendants() if selector.matches(el)]
+            elif child.name not in NON_TEXT_ELEMENTS:
+                parts.append(element_text(child))
+        elif type(child) is NavigableString:  # comments, doctypes and CDATA are subclasses
+            parts.append(str(child))
+    return ''.join(parts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,16 +164,19 @@ def _squeeze(text: str) -> str:
     return ' '.join(text.split())
 
 
-def extract_titles(page: str, item_selector: str | Selector,
-                   title_selectors: Sequence[str | Selector]) -> PageTitles:
+def extract_titles(page: str, item_selector: str | soupsieve.SoupSieve,
+                   title_selectors: Sequence[str | soupsieve.SoupSieve]) -> PageTitles:
     """Find the headline items of ``page`` and the title of each.
 
     The title of an item is the text of the first element matching the first of
     ``title_selectors`` that yields non-blank text inside the item (so a later selector is a
     fallback for items where an earlier one finds nothing).
     """
-    items = select(parse_html(page), item_selector)
-    selectors = [parse_selector(s) if isinstance(s, str) else s for s in title_selectors]
+    if isinstance(item_selector, str):
+        item_selector = parse_selector(item_selector)
+    items = item_selector.select(parse_html(page))
+    selectors = [parse_selector(s, '--title_selector') if isinstance(s, str) else s
+                 for s in title_selectors]
     titles: list[str] = []
     missing = 0
     for item in items:
@@ -316,10 +188,10 @@ def extract_titles(page: str, item_selector: str | Selector,
     return PageTitles(items=len(items), titles=titles, items_without_title=missing)
 
 
-def _first_title(item: Element, selectors: Sequence[Selector]) -> str:
+def _first_title(item: Tag, selectors: Sequence[soupsieve.SoupSieve]) -> str:
     for selector in selectors:
-        for el in select(item, selector):
-            text = _squeeze(el.text())
+        for el in selector.select(item):
+            text = _squeeze(element_text(el))
             if text:
                 return text
     return ''
@@ -429,16 +301,26 @@ class Fetcher:
     """GETs pages politely: ``delay`` seconds between requests, a descriptive User-Agent,
     ``retries`` further attempts with exponential backoff (``backoff`` * 2**k seconds) after a
     connection error, a timeout, a 5xx or a 429 (Too Many Requests). Other 4xx answers are not
-    retried: asking again would not change them."""
+    retried: asking again would not change them.
+
+    ``timeout`` bounds each wait for the server (connecting, then every read), so a server that
+    answers and then drips bytes could hold a page for ever; ``page_deadline`` bounds one page
+    as a whole, every attempt and backoff included, and ``max_bytes`` bounds its size. A page
+    that hits either limit is given up at once, not retried: asking again would drip or
+    overflow again."""
 
     def __init__(self, *, timeout: float = 10.0, retries: int = 3, backoff: float = 1.0,
                  delay: float = 1.0, user_agent: str = DEFAULT_USER_AGENT,
+                 page_deadline: float = DEFAULT_PAGE_DEADLINE,
+                 max_bytes: int = DEFAULT_MAX_PAGE_BYTES,
                  session: requests.Session | None = None,
                  sleep: Callable[[float], None] = time.sleep):
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self.delay = delay
+        self.page_deadline = page_deadline
+        self.max_bytes = max_bytes
         self.session = session or requests.Session()
         self.session.headers['User-Agent'] = user_agent
         self.sleep = sleep
@@ -446,43 +328,119 @@ class Fetcher:
 
     def get(self, url: str) -> str:
         """Return the decoded body of ``url``; raise :class:`FetchError` when every attempt
-        failed or the server answered with a non-retryable error."""
+        failed, the page broke its deadline or size cap, or the server answered with a
+        non-retryable error."""
         attempts = self.retries + 1
         reason = ''
+        deadline: float | None = None
         for attempt in range(attempts):
             if attempt:
                 wait = self.backoff * 2 ** (attempt - 1)
+                if time.monotonic() + wait >= deadline:
+                    raise FetchError(f'{url}: {reason}; --page_deadline {self.page_deadline:g} s '
+                                     f'left no time for another attempt ({_attempts(attempt)})')
                 logger.info('retrying %s in %.2f s (%s)', url, wait, reason)
                 self.sleep(wait)
+            self._wait_politely()
+            if deadline is None:
+                deadline = time.monotonic() + self.page_deadline
             try:
-                response = self._request(url)
-            except requests.Timeout:
-                reason = f'timed out after {self.timeout:g} s'
-                continue
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
-                reason = f'connection error: {_short(e)}'
-                continue
-            except requests.RequestException as e:
-                raise FetchError(f'{url}: {_short(e)}') from None
-            status = response.status_code
-            if status >= 500 or status == 429:
-                reason = f'HTTP {status} {response.reason or ""}'.strip()
-                continue
-            if status >= 400:
-                raise FetchError(f'{url}: HTTP {status} {response.reason or ""} '
-                                 '(client error, not retried)')
-            return decode_page(response.content, response.headers.get('Content-Type'))
-        raise FetchError(f'{url}: {reason} ({attempts} attempt{"s" if attempts > 1 else ""})')
+                return self._fetch_once(url, deadline)
+            except _RetryableError as e:
+                reason = str(e)
+        raise FetchError(f'{url}: {reason} ({_attempts(attempts)})')
 
-    def _request(self, url: str) -> requests.Response:
+    def _wait_politely(self) -> None:
         if self._last_request is not None and self.delay > 0:
             remaining = self.delay - (time.monotonic() - self._last_request)
             if remaining > 0:
                 self.sleep(remaining)
+
+    def _fetch_once(self, url: str, deadline: float) -> str:
+        read_timeout = min(self.timeout, deadline - time.monotonic())
+        if read_timeout <= 0:  # the politeness delay before a retry used up what was left
+            raise self._deadline_error(url, 0)
         try:
-            return self.session.get(url, timeout=self.timeout)
+            response = self.session.get(url, timeout=read_timeout, stream=True)
+        except requests.Timeout:
+            if read_timeout < self.timeout:
+                raise self._deadline_error(url, 0) from None
+            raise _RetryableError(f'timed out after {self.timeout:g} s') from None
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
+            raise _RetryableError(f'connection error: {_short(e)}') from None
+        except requests.RequestException as e:
+            raise FetchError(f'{url}: {_short(e)}') from None
         finally:
             self._last_request = time.monotonic()
+        with response:
+            status = response.status_code
+            if status >= 500 or status == 429:
+                raise _RetryableError(f'HTTP {status} {response.reason or ""}'.strip())
+            if status >= 400:
+                raise FetchError(f'{url}: HTTP {status} {response.reason or ""} '
+                                 '(client error, not retried)')
+            body = self._read_body(response, url, deadline)
+            return decode_page(body, response.headers.get('Content-Type'))
+
+    def _read_body(self, response: requests.Response, url: str, deadline: float) -> bytes:
+        """Read the body chunk by chunk, each read waiting no longer than the time the deadline
+        leaves, and stop as soon as the size cap is passed, so neither a dripping nor a huge
+        page can hold the crawl or its memory."""
+        declared = response.headers.get('Content-Length', '')
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise FetchError(f'{url}: the page has {int(declared):,} bytes (Content-Length), more '
+                             f'than --max_page_mb {self.max_bytes / 1e6:g}; not downloaded, '
+                             'not retried')
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._deadline_error(url, size)
+            _set_read_timeout(response, min(self.timeout, remaining))
+            try:
+                chunk = response.raw.read1(READ_CHUNK_BYTES, decode_content=True)
+            except urllib3.exceptions.ReadTimeoutError:
+                if deadline - time.monotonic() <= 0 or remaining < self.timeout:
+                    raise self._deadline_error(url, size) from None
+                raise _RetryableError(f'timed out after {self.timeout:g} s while reading') from None
+            except (urllib3.exceptions.HTTPError, OSError) as e:
+                raise _RetryableError(f'connection error while reading: {_short(e)}') from None
+            if not chunk:
+                return b''.join(chunks)
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise FetchError(f'{url}: the page is larger than --max_page_mb '
+                                 f'{self.max_bytes / 1e6:g}; stopped reading at {size:,} bytes, '
+                                 'not retried')
+            chunks.append(chunk)
+
+    def _deadline_error(self, url: str, received: int) -> FetchError:
+        return FetchError(f'{url}: not complete within --page_deadline {self.page_deadline:g} s '
+                          f'({received:,} bytes received; the server sends too slowly), '
+                          'not retried')
+
+
+class _RetryableError(Exception):
+    """One attempt failed in a way another attempt may not (timeout, connection, 5xx, 429)."""
+
+
+def _set_read_timeout(response: requests.Response, seconds: float) -> None:
+    # the read timeout given to requests is fixed when the request is sent; the socket's own
+    # timeout is what each later read obeys, so it is the one that can follow the deadline
+    sock = getattr(getattr(response.raw, 'connection', None), 'sock', None)
+    if sock is None:
+        # http.client lets go of the connection's socket when the server will close it
+        # (HTTP/1.0, Connection: close); the response's file object still holds it. Without
+        # either, a read may wait the whole --timeout past the deadline, never longer.
+        file_object = getattr(getattr(response.raw, '_fp', None), 'fp', None)
+        sock = getattr(getattr(file_object, 'raw', None), '_sock', None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.001))
+
+
+def _attempts(n: int) -> str:
+    return f'{n} attempt{"s" if n > 1 else ""}'
 
 
 def _short(error: Exception) -> str:
@@ -509,6 +467,8 @@ class CrawlOptions:
     retries: int = 3
     backoff: float = 1.0
     user_agent: str = DEFAULT_USER_AGENT
+    page_deadline: float = DEFAULT_PAGE_DEADLINE
+    max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES
     progress: bool = True
 
 
@@ -558,7 +518,7 @@ def crawl_section(fetcher: Fetcher, sid: str, options: CrawlOptions,
     """
     result = result or SectionResult(sid, SECTIONS.get(sid, sid))
     item_selector = parse_selector(options.item_selector)
-    title_selectors = [parse_selector(s) for s in options.title_selectors]
+    title_selectors = [parse_selector(s, '--title_selector') for s in options.title_selectors]
     seen = set(result.found)
     for page in range(1, options.max_pages + 1):
         url = section_url(options.base_url, sid, page, options.page_param)
@@ -613,7 +573,8 @@ def crawl(options: CrawlOptions, alphabet: Collection[str],
     """
     members = frozenset(alphabet)
     fetcher = Fetcher(timeout=options.timeout, retries=options.retries, backoff=options.backoff,
-                      delay=options.delay, user_agent=options.user_agent)
+                      delay=options.delay, user_agent=options.user_agent,
+                      page_deadline=options.page_deadline, max_bytes=options.max_page_bytes)
     report = CrawlReport(sections=[])
     seen_titles = set(known_titles)
     try:
@@ -797,10 +758,11 @@ def parse_sections(text: str) -> list[str]:
 
 
 def parse_selector_list(text: str) -> list[str]:
-    """``'a b, c'`` -> ``['a b', 'c']``, each checked with :func:`parse_selector`."""
-    selectors = [part.strip() for part in text.split(',')]
+    """``'a b, c'`` -> ``['a b', 'c']`` (see :func:`split_selector_list`), each checked with
+    :func:`parse_selector`."""
+    selectors = split_selector_list(text)
     for selector in selectors:
-        parse_selector(selector)
+        parse_selector(selector, '--title_selector')
     return selectors
 
 
@@ -821,8 +783,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='pages per section at most; stops early when a page brings no new '
                              'headline (Naver loads more by JavaScript, so often only 1 helps)')
     parser.add_argument('--item_selector', default=DEFAULT_ITEM_SELECTOR,
-                        help='CSS selector of one headline item (tag, .class, #id, tag.class, '
-                             'descendant space)')
+                        help='CSS selector of one headline item (any CSS selector soupsieve '
+                             'reads: tag.class, #id, descendant space, >, [attr], :nth-child...)')
     parser.add_argument('--title_selector', default=', '.join(DEFAULT_TITLE_SELECTORS),
                         help='CSS selector(s) of the title inside an item; comma-separated ones '
                              'are fallbacks tried in order')
@@ -833,7 +795,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--min_length', type=int, default=5,
                         help='titles shorter than this after cleaning are dropped')
     parser.add_argument('--delay', type=float, default=1.0, help='seconds between requests')
-    parser.add_argument('--timeout', type=float, default=10.0, help='seconds per request')
+    parser.add_argument('--timeout', type=float, default=10.0,
+                        help='seconds to wait for the server: to connect, then for each read')
+    parser.add_argument('--page_deadline', type=float, default=DEFAULT_PAGE_DEADLINE,
+                        help='seconds one page may take in all (every attempt and backoff '
+                             'included); a page still arriving then is given up, not retried')
+    parser.add_argument('--max_page_mb', type=float, default=DEFAULT_MAX_PAGE_MB,
+                        help='a page larger than this many megabytes (10^6 bytes) is given up '
+                             'without reading further, not retried')
     parser.add_argument('--retries', type=int, default=3,
                         help='extra attempts after a connection error, timeout, 5xx or 429')
     parser.add_argument('--backoff', type=float, default=1.0,
@@ -847,8 +816,9 @@ def options_from_args(args: argparse.Namespace) -> CrawlOptions:
     """Validate parsed CLI arguments and turn them into :class:`CrawlOptions`."""
     if args.max_pages < 1:
         raise ValueError(f'--max_pages must be at least 1, got {args.max_pages}')
-    if args.timeout <= 0:
-        raise ValueError(f'--timeout must be positive, got {args.timeout}')
+    for name in ('timeout', 'page_deadline', 'max_page_mb'):
+        if not getattr(args, name) > 0:
+            raise ValueError(f'--{name} must be a positive number, got {getattr(args, name)}')
     for name in ('delay', 'backoff', 'retries', 'min_length'):
         if getattr(args, name) < 0:
             raise ValueError(f'--{name} must be >= 0, got {getattr(args, name)}')
@@ -859,7 +829,8 @@ def options_from_args(args: argparse.Namespace) -> CrawlOptions:
         page_param=args.page_param, max_pages=args.max_pages, item_selector=item_selector,
         title_selectors=parse_selector_list(args.title_selector), min_length=args.min_length,
         delay=args.delay, timeout=args.timeout, retries=args.retries, backoff=args.backoff,
-        user_agent=args.user_agent, progress=not args.no_progress)
+        user_agent=args.user_agent, page_deadline=args.page_deadline,
+        max_page_bytes=int(args.max_page_mb * 1e6), progress=not args.no_progress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

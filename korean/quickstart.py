@@ -8,7 +8,9 @@
    held-out validation words in the same fonts;
 3. renders a test LMDB of the held-out test words in *other* Korean fonts (Un fonts and
    Baekmuk), so the score measures reading new words in new fonts;
-4. trains a CPU-sized None-VGG-None-CTC model with train.py, evaluates it with test.py,
+4. times two short train.py runs to learn this machine's step time, sizes --num_iter so the
+   whole quickstart ends within --time_budget_min (15 minutes), then
+   trains a CPU-sized None-VGG-None-CTC model with train.py, evaluates it with test.py,
    runs demo.py on sample test images and writes a PNG contact sheet of images with their
    predictions.
 
@@ -46,8 +48,7 @@ TEST_STYLES = 'document:2,caption:1,scene:1'
 MODEL_FLAGS = ['--Transformation', 'None', '--FeatureExtraction', 'VGG', '--SequenceModeling', 'None',
                '--Prediction', 'CTC', '--output_channel', '128']
 TRAIN_FLAGS = ['--adam', '--lr', '0.003', '--lr_schedule', 'cosine', '--batch_size', '64']
-DEFAULTS = dict(train_images=60000, valid_images=600, test_images=1000, num_iter=2900,
-                demo_images=16)
+DEFAULTS = dict(train_images=60000, valid_images=600, test_images=1000, demo_images=16)
 
 
 @dataclass
@@ -66,23 +67,79 @@ class StageClock:
         return time.time() - self.started
 
 
+# ----------------------------------------------------------------------------------------------
+# sizing training by wall time
+
+DEFAULT_BUDGET_MIN = 15.0
+# the two timed probe runs: the step time is the difference of their wall times over the
+# difference of their steps, so start-up and the first validation cancel out
+PROBE_STEPS = (5, 45)
+# share of the remaining time given to training steps: the rest absorbs the noise of a shared
+# machine and the steps' own variation
+SAFETY = 0.9
+# validations in the full run besides the first (train.py validates at iteration 1 and every
+# --valInterval = num_iter // 4)
+EXTRA_VALIDATIONS = 4
+# processes after training (test.py twice, demo.py): each costs about one start-up
+EVALUATION_PROCESSES = 3
+MIN_STEPS = 1
+
+
+@dataclass
+class StepTiming:
+    """What the probe runs measured: seconds per training step, and the fixed seconds of one
+    train.py run (start-up, data opening, the first validation, saving)."""
+    step_s: float
+    fixed_s: float
+    probe_s: float  # wall time the probes took
+
+
+def measure_step_time(train_cmd: list[str], exp_name: str, steps: tuple[int, int] = PROBE_STEPS) -> StepTiming:
+    """Run ``train_cmd`` (a train.py command without --num_iter / --valInterval / --exp_name)
+    twice, for ``steps`` iterations, with validation only at the first iteration, and derive
+    the step time from the difference. The probes' saved_models folder is removed."""
+    walls = []
+    for n in steps:
+        cmd = train_cmd + ['--exp_name', exp_name, '--num_iter', str(n), '--valInterval', str(n + 1)]
+        start = time.perf_counter()
+        run(cmd, capture=True, quiet=True)
+        walls.append(time.perf_counter() - start)
+    shutil.rmtree(REPO_ROOT / 'saved_models' / exp_name, ignore_errors=True)
+    step = max((walls[1] - walls[0]) / (steps[1] - steps[0]), 1e-6)
+    fixed = max(walls[0] - steps[0] * step, 0.0)
+    return StepTiming(step_s=step, fixed_s=fixed, probe_s=sum(walls))
+
+
+def size_num_iter(budget_s: float, elapsed_s: float, timing: StepTiming) -> int:
+    """The number of steps that lets the whole quickstart end within ``budget_s`` seconds of
+    wall time, ``elapsed_s`` of which are spent: what remains, less the full run's fixed cost,
+    its later validations and the evaluation processes (each counted as one fixed cost, which
+    over-estimates them), times :data:`SAFETY`, over the step time. Because the timing is
+    measured on the machine that runs it, a machine half as fast gets half the steps and
+    still ends in time."""
+    reserve = timing.fixed_s * (1 + EXTRA_VALIDATIONS + EVALUATION_PROCESSES)
+    for_steps = (budget_s - elapsed_s - reserve) * SAFETY
+    return max(MIN_STEPS, int(for_steps / timing.step_s))
+
+
 def python() -> str:
     return sys.executable
 
 
-def run(cmd: list[str], capture: bool = False) -> str:
+def run(cmd: list[str], capture: bool = False, quiet: bool = False) -> str:
     """Run one of the project's commands from the repo root, echoing it first; stop the
-    quickstart with its exit status if it fails."""
+    quickstart with its exit status if it fails. ``quiet`` captures without re-printing."""
     shown = ' '.join(c if ' ' not in c else repr(c) for c in cmd)
     print(f'\n$ {shown}', flush=True)
-    if capture:
+    if capture or quiet:
         result = subprocess.run(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-        sys.stdout.write(result.stdout)
+        if not quiet:
+            sys.stdout.write(result.stdout)
     else:
         result = subprocess.run(cmd, cwd=REPO_ROOT)
     if result.returncode != 0:
         raise SystemExit(f'quickstart: step failed (exit {result.returncode}): {shown}')
-    return result.stdout if capture else ''
+    return result.stdout if capture or quiet else ''
 
 
 def check_fonts() -> None:
@@ -163,11 +220,20 @@ def main(argv=None) -> int:
     parser.add_argument('--train_images', type=int, default=DEFAULTS['train_images'])
     parser.add_argument('--valid_images', type=int, default=DEFAULTS['valid_images'])
     parser.add_argument('--test_images', type=int, default=DEFAULTS['test_images'])
-    parser.add_argument('--num_iter', type=int, default=DEFAULTS['num_iter'], help='training iterations')
+    parser.add_argument('--num_iter', type=int, default=None,
+                        help='training iterations; default: as many as --time_budget_min allows, '
+                             'from two short timed runs of train.py on this machine')
+    parser.add_argument('--time_budget_min', type=float, default=DEFAULT_BUDGET_MIN,
+                        help='wall-time budget of the whole quickstart in minutes, when --num_iter '
+                             'is not given')
     parser.add_argument('--demo_images', type=int, default=DEFAULTS['demo_images'])
     parser.add_argument('--seed', type=int, default=1111)
     parser.add_argument('--workers', type=int, default=os.cpu_count() or 1, help='rendering processes')
     args = parser.parse_args(argv)
+    if args.num_iter is not None and args.num_iter < 1:
+        parser.error(f'--num_iter must be at least 1, got {args.num_iter}')
+    if not args.time_budget_min > 0:
+        parser.error(f'--time_budget_min must be a positive number of minutes, got {args.time_budget_min}')
 
     check_fonts()
     clock = StageClock()
@@ -185,11 +251,18 @@ def main(argv=None) -> int:
                      TEST_FONT_DIRS, TEST_STYLES, text_file=test_words))
     clock.lap('generate data')
 
-    interval = max(1, args.num_iter // 4)
-    run([python(), 'train.py', '--exp_name', args.exp_name, '--train_data', str(data / 'train'),
-         '--valid_data', str(data / 'valid'), '--select_data', '/', '--batch_ratio', '1',
-         '--character', ALPHABET, '--num_iter', str(args.num_iter), '--valInterval', str(interval),
-         '--workers', '0', '--manualSeed', str(args.seed)] + MODEL_FLAGS + TRAIN_FLAGS)
+    train_cmd = [python(), 'train.py', '--train_data', str(data / 'train'),
+                 '--valid_data', str(data / 'valid'), '--select_data', '/', '--batch_ratio', '1',
+                 '--character', ALPHABET, '--workers', '0', '--manualSeed', str(args.seed)] + MODEL_FLAGS + TRAIN_FLAGS
+    num_iter, timing = args.num_iter, None
+    if num_iter is None:
+        timing = measure_step_time(train_cmd, f'{args.exp_name}_probe')
+        num_iter = size_num_iter(args.time_budget_min * 60, clock.total(), timing)
+        print(f'timed probes: {timing.step_s * 1000:.0f} ms per step, {timing.fixed_s:.1f} s fixed per '
+              f'run; {num_iter} steps fit the {args.time_budget_min:g}-minute budget')
+        clock.lap('time probes')
+    interval = max(1, num_iter // 4)
+    run(train_cmd + ['--exp_name', args.exp_name, '--num_iter', str(num_iter), '--valInterval', str(interval)])
     clock.lap('train')
 
     model = f'saved_models/{args.exp_name}/best_accuracy.pth'
@@ -213,6 +286,11 @@ def main(argv=None) -> int:
     for name, seconds in clock.stages:
         print(f'  {name:15s} {seconds / 60:5.1f} min')
     print(f'  {"total":15s} {clock.total() / 60:5.1f} min')
+    if timing is None:
+        print(f'training steps: {num_iter} (--num_iter)')
+    else:
+        print(f'training steps: {num_iter}, sized for {args.time_budget_min:g} min from the timed probes '
+              f'({timing.step_s * 1000:.0f} ms per step, {timing.fixed_s:.1f} s fixed per train.py run)')
     print(f'word accuracy, unseen words in unseen fonts (test):   {accuracy:0.3f} %')
     print(f'word accuracy, unseen words in training fonts (valid): {valid_accuracy:0.3f} %')
     print(f'model:          {model}')

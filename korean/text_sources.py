@@ -19,6 +19,8 @@ Built-in sources (see :data:`BUILTIN_SOURCES`):
 * ``dates``      dates and times (2026.11.21, 11월 21일, 2026년 11월 21일(토), 오후 3:20)
 * ``scores``     sports scores and game states (3:1, 2-0, 9회말, 3세트, 2승 1패)
 * ``prices``     prices, always ending in 원 (12,000원, 3만5천원)
+* ``plates``     licence plate numbers (12가3456, 123가4567, 서울12바3456), real plate letters
+* ``scorebugs``  score-bug lines: teams, scores, game state (두산 3 : 2 LG 9회말)
 
 Run ``python korean/text_sources.py --help`` to sample a mix, split a word list into disjoint
 train/test parts, or rebuild ``words.txt`` from the vocabulary files.
@@ -564,6 +566,67 @@ class PriceSource(TextSource):
         return f'{prefix}{rng.randint(1, 500) * 100:,}원'
 
 
+class PlateSource(TextSource):
+    """Korean licence plate numbers: ``12가3456`` (two-digit type, before 2019), ``123가4567``
+    (three-digit type, since 2019) and the regional form of older and commercial plates,
+    ``서울12가3456``. The Hangul letter is one of those the plate rules assign (see
+    :data:`PLATE_LETTERS`); commercial letters come with a region more often, as on the
+    yellow plates of buses, taxis and lorries."""
+
+    name = 'plates'
+    # private cars; rental cars; commercial (transport) vehicles; delivery vehicles
+    PRIVATE_LETTERS = ('가나다라마거너더러머버서어저고노도로모보소오조구누두루무부수우주')
+    RENTAL_LETTERS = '하허호'
+    COMMERCIAL_LETTERS = '바사아자'
+    DELIVERY_LETTERS = '배'
+    REGIONS = ('서울', '부산', '대구', '인천', '광주', '대전', '울산', '세종', '경기', '강원',
+               '충북', '충남', '전북', '전남', '경북', '경남', '제주')
+
+    def sample(self, rng: random.Random) -> str:
+        kind = rng.random()
+        if kind < 0.15:  # yellow commercial plate: region, two digits, 바/사/아/자
+            letter = rng.choice(self.COMMERCIAL_LETTERS)
+            return f'{rng.choice(self.REGIONS)}{rng.randint(10, 99)}{letter}{rng.randint(1000, 9999)}'
+        if kind < 0.25:  # older regional private plate
+            letter = rng.choice(self.PRIVATE_LETTERS)
+            return f'{rng.choice(self.REGIONS)}{rng.randint(10, 99)}{letter}{rng.randint(1000, 9999)}'
+        pool = rng.choices([self.PRIVATE_LETTERS, self.RENTAL_LETTERS, self.DELIVERY_LETTERS,
+                            self.COMMERCIAL_LETTERS], [0.8, 0.1, 0.04, 0.06])[0]
+        letter = rng.choice(pool)
+        digits = rng.randint(100, 699) if rng.random() < 0.5 else rng.randint(10, 99)
+        return f'{digits}{letter}{rng.randint(1000, 9999)}'
+
+
+PLATE_LETTERS = ''.join(dict.fromkeys(PlateSource.PRIVATE_LETTERS + PlateSource.RENTAL_LETTERS +
+                                      PlateSource.COMMERCIAL_LETTERS + PlateSource.DELIVERY_LETTERS))
+
+
+class ScoreBugSource(TextSource):
+    """The text of a broadcast score bug: two teams from the vocabulary with their scores and
+    often the game state (``두산 3 : 2 LG``, ``KIA 5 - 4 삼성 9회말``, ``울산 1 전반 23분 0 전북``)."""
+
+    name = 'scorebugs'
+
+    def __init__(self, teams: Sequence[str], keep: Callable[[str], bool]):
+        # a bug has room for the short name only (두산, not 두산 베어스)
+        self.teams = [t for t in dict.fromkeys(teams) if ' ' not in t and keep(t)] or ['홈', '원정']
+
+    def sample(self, rng: random.Random) -> str:
+        home, away = rng.sample(self.teams, 2) if len(self.teams) > 1 else (self.teams[0],) * 2
+        a, b = rng.randint(0, 12), rng.randint(0, 12)
+        state = rng.choice(['', '', f'{rng.randint(1, 9)}회{rng.choice("초말")}',
+                            f'전반 {rng.randint(1, 45)}분', f'후반 {rng.randint(46, 90)}분',
+                            f'{rng.randint(1, 4)}Q', f'{rng.randint(1, 5)}세트'])
+        form = rng.randrange(3)
+        if form == 0:
+            text = f'{home} {a} : {b} {away}'
+        elif form == 1:
+            text = f'{home} {a} - {b} {away}'
+        else:
+            text = f'{home} {a} {away} {b}'
+        return f'{text} {state}'.strip()
+
+
 class CaptionSource(TextSource):
     """Caption, headline and signboard-like strings composed from the vocabulary by
     templates: ``두산 역전승``, ``부산 날씨 23℃``, ``[속보] 금리 인상``, ``김민준 기자``,
@@ -701,7 +764,7 @@ class CaptionSource(TextSource):
 
 
 BUILTIN_SOURCES = ('words', 'captions', 'syllables', 'chars', 'digits', 'numbers', 'dates',
-                   'scores', 'prices')
+                   'scores', 'prices', 'plates', 'scorebugs')
 
 
 # ----------------------------------------------------------------------------------------------
@@ -834,7 +897,10 @@ class TextMixer:
             return DeckSource(self._alphabet_chars(lambda c: not c.isspace()), 'chars', deck_length)
         if name == 'digits':
             return DigitSource(min(10, self.max_length))
-        simple = {'numbers': NumberSource, 'dates': DateSource, 'scores': ScoreSource, 'prices': PriceSource}
+        if name == 'scorebugs':
+            return ScoreBugSource(self.vocab.get('teams', ()), keep)
+        simple = {'numbers': NumberSource, 'dates': DateSource, 'scores': ScoreSource,
+                  'prices': PriceSource, 'plates': PlateSource}
         if name in simple:
             return simple[name]()
         if os.path.isfile(name):

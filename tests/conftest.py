@@ -179,7 +179,9 @@ def headline_page(*titles: str) -> str:
 class Reply:
     status: int = 200
     body: str = ''
-    delay: float = 0.0
+    delay: float = 0.0  # seconds before the headers
+    drip: float = 0.0  # when set, the body is sent one byte every ``drip`` seconds
+    content_length: bool = True  # False: no Content-Length, the body ends when the server closes
 
 
 class NaverStub:
@@ -201,11 +203,18 @@ class NaverStub:
                 try:
                     self.send_response(reply.status)
                     self.send_header('Content-Type', 'text/html; charset=utf-8')
-                    self.send_header('Content-Length', str(len(body)))
+                    if reply.content_length:
+                        self.send_header('Content-Length', str(len(body)))
                     self.end_headers()
-                    self.wfile.write(body)
+                    if reply.drip:
+                        for i in range(len(body)):
+                            self.wfile.write(body[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.drip)
+                    else:
+                        self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up waiting (timeout test)
+                    pass  # the client gave up waiting (timeout, deadline and size cap tests)
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -465,3 +465,71 @@ def test_epoch_shuffle_sampler_shards_replays_and_numbers_draws():
     assert list(whole)[4:] == later  # a resumed epoch continues where it stopped
     assert sorted(d - 20 for d in whole) == list(range(10))
     assert [d - 20 for d in whole] != list(EpochShuffleSampler(10, seed=3))  # each epoch is another order
+
+
+# ---------------------------------------------------------------------------------------------
+# training-time augmentation
+
+def _word_image(text: str, mode: str) -> Image.Image:
+    image = Image.new('RGB', (120, 32), (235, 228, 210))
+    ImageDraw.Draw(image).text((6, 3), text, fill=(30, 30, 90), font=FONT)
+    return image.convert(mode)
+
+
+@pytest.mark.parametrize('mode', ['L', 'RGB'])
+def test_augment_image_is_deterministic_keeps_size_and_mode_and_leaves_the_input(mode):
+    import random
+
+    from dataset import augment_image
+    original = _word_image('한글 간판', mode)
+    before = original.tobytes()
+    first = [augment_image(original, random.Random(seed)) for seed in range(12)]
+    again = [augment_image(original, random.Random(seed)) for seed in range(12)]
+    assert [im.tobytes() for im in first] == [im.tobytes() for im in again]
+    assert all((im.size, im.mode) == (original.size, mode) for im in first)
+    assert original.tobytes() == before
+    # the probabilities are below 1: some seeds change the image, different seeds differ
+    assert len({im.tobytes() for im in first}) > 6
+
+
+@pytest.mark.parametrize('name', ['rotate', 'perspective', 'contrast', 'blur', 'noise', 'jpeg'])
+@pytest.mark.parametrize('mode', ['L', 'RGB'])
+def test_each_augmentation_changes_the_image_on_its_own(name, mode):
+    import random
+
+    from dataset import AUGMENT_PROBABILITIES, augment_image
+    assert 0 < AUGMENT_PROBABILITIES[name] < 1
+    original = _word_image('서울 12가', mode)
+    changed = augment_image(original, random.Random(7), {name: 1.0})
+    assert (changed.size, changed.mode) == (original.size, mode)
+    difference = np.abs(np.asarray(changed, np.int16) - np.asarray(original, np.int16))
+    assert difference.mean() > 0.5, f'{name} left the image (almost) as it was'
+    assert augment_image(original, random.Random(7), {name: 0.0}).tobytes() == original.tobytes()
+
+
+def test_augment_image_rejects_other_modes_and_unknown_operations():
+    import random
+
+    from dataset import augment_image
+    with pytest.raises(ValueError, match="expected an L or RGB image, got mode 'RGBA'"):
+        augment_image(Image.new('RGBA', (10, 10)), random.Random(0))
+    with pytest.raises(ValueError, match=r"unknown operation\(s\) \['sharpen'\]"):
+        augment_image(Image.new('L', (10, 10)), random.Random(0), {'sharpen': 1.0})
+
+
+def test_augmentation_contact_sheet(tmp_path):
+    import random
+
+    from dataset import AUGMENT_OPERATIONS, augment_image
+    from korean.contact_sheet import contact_sheet
+    words = ['편의점', '국회 본회의', '서울 날씨', 'KTX 3시']
+    items = []
+    for k, word in enumerate(words):
+        original = _word_image(word, 'RGB')
+        items.append((original, f'{word} (원본)', None))
+        items += [(augment_image(original, random.Random(k), {name: 1.0}), f'{word} {name}', None)
+                  for name in AUGMENT_OPERATIONS]
+        items.append((augment_image(original, random.Random(k)), f'{word} mixed', None))
+    sheet = contact_sheet(items, tmp_path / 'augment.png', columns=8)
+    with Image.open(sheet) as image:
+        assert image.format == 'PNG' and image.width == 8 * 260 and image.height > 4 * 56

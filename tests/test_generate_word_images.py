@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -173,7 +174,7 @@ def test_each_style_renders_visible_sensibly_sized_text(style, cache_dir):
 
 def test_styles_and_fonts_are_mixed_and_counted(tmp_path, cache_dir):
     summary = run(tmp_path / 'out', cache_dir, num_images=90, styles='document:1,caption:1,scene:1', seed=4)
-    assert set(summary['styles']) == set(gen.STYLES) and sum(summary['styles'].values()) == 90
+    assert set(summary['styles']) == {'document', 'caption', 'scene'} and sum(summary['styles'].values()) == 90
     assert set(summary['fonts']) == {f.name for f in FONTS} and sum(summary['fonts'].values()) == 90
     assert sum(summary['sources'].values()) == 90
     assert summary['images_per_second'] > 0
@@ -245,3 +246,105 @@ def test_command_line_prints_a_summary_and_a_contact_sheet(tmp_path, cache_dir, 
     help_run = subprocess.run([sys.executable, 'korean/generate_word_images.py', '--help'], cwd=REPO,
                               capture_output=True, text=True)
     assert help_run.returncode == 0 and '--styles' in help_run.stdout and '--exclude_file' in help_run.stdout
+
+
+# ----------------------------------------------------------------------------------------------
+# the styles beyond the first three
+
+NEW_STYLE_TEXTS = {
+    'signboard': ['행복약국', '김밥천국', '서울 치과', '24시 편의점'],
+    'cover': ['어린 왕자', '봄날의 기억', '데미안', '한국사 이야기'],
+    'scorebug': ['두산 3 : 2 LG 9회말', '울산 1 - 0 전북', 'KIA 5 삼성 4', '현대건설 2 - 1 흥국생명 3세트'],
+    'plate': ['12가3456', '123가4567', '서울12바3456', '경기34아5678'],
+    'headline': ['정부, 내년도 예산안 국회 본회의 통과 전망', '서울 아침 기온 영하 5도 안팎 추위 계속'],
+}
+
+
+def _write_photos(folder: Path) -> Path:
+    """Two 'photos' a user might give: a striped wall and a smooth sky, as JPEG and PNG."""
+    folder.mkdir()
+    ys, xs = np.mgrid[0:90, 0:160]
+    stripes = np.stack([(xs // 8 % 2) * 120 + 60, ys + 40, np.full_like(xs, 90)], -1).astype(np.uint8)
+    Image.fromarray(stripes).save(folder / 'wall.jpg', quality=90)
+    sky = np.stack([np.full_like(xs, 90), xs + 60, np.full_like(xs, 230)], -1).astype(np.uint8)
+    (folder / 'sub').mkdir()
+    Image.fromarray(sky).save(folder / 'sub' / 'sky.png')
+    return folder
+
+
+def test_new_styles_are_deterministic_for_seed_and_number_and_make_a_contact_sheet(tmp_path, cache_dir):
+    bank = FontBank(FONTS, cache_dir=cache_dir)
+    photos = gen.find_background_images([_write_photos(tmp_path / 'photos')])
+    items = []
+    for style, texts in NEW_STYLE_TEXTS.items():
+        config = gen.RenderConfig(seed=3, styles=((style, 1.0),), height=(28, 36), backgrounds=photos)
+        renderer = gen.WordRenderer(bank, config)
+        for number in range(1, 5):
+            text = texts[number % len(texts)]
+            image, used, _ = renderer.render(number, text, bank.font_mask(text))
+            again, _, _ = gen.WordRenderer(bank, config).render(number, text, bank.font_mask(text))
+            assert used == style and np.array_equal(image, again), (style, number)
+            other, _, _ = renderer.render(number + 100, text, bank.font_mask(text))
+            assert not np.array_equal(image, other)
+            items.append((image, f'{style}: {text}', None))
+    sheet = tmp_path / 'new_styles.png'
+    gen.contact_sheet(items, sheet, columns=4)
+    with Image.open(sheet) as im:
+        assert im.format == 'PNG' and im.height >= 5 * 56
+
+
+def test_plates_scorebugs_and_headlines_through_the_generator(tmp_path, cache_dir):
+    plates = run(tmp_path / 'plates', cache_dir, num_images=8, styles='plate:1', sources='plates:1', seed=2)
+    assert plates['styles'] == {'plate': 8} and plates['sources'] == {'plates': 8}
+    assert all(re.fullmatch(r'([가-힣]{2})?\d{2,3}[가-힣]\d{4}', label) for _, label in read_gt(tmp_path / 'plates'))
+    bugs = run(tmp_path / 'bugs', cache_dir, num_images=6, styles='scorebug:1', sources='scorebugs:1', seed=2)
+    assert bugs['styles'] == {'scorebug': 6}
+
+
+def test_background_dir_photos_are_used_and_bad_folders_are_clear_errors(tmp_path, cache_dir):
+    photos = _write_photos(tmp_path / 'photos')
+    plain = run(tmp_path / 'plain', cache_dir, num_images=6, styles='signboard:1,cover:1', seed=5)
+    with_photos = run(tmp_path / 'photo', cache_dir, num_images=6, styles='signboard:1,cover:1', seed=5,
+                      background_dirs=[str(photos)])
+    again = run(tmp_path / 'again', cache_dir, num_images=6, styles='signboard:1,cover:1', seed=5,
+                background_dirs=[str(photos)])
+    assert plain['styles'] == with_photos['styles']
+    images = [sorted((tmp_path / name / 'images').iterdir()) for name in ('plain', 'photo', 'again')]
+    assert [p.read_bytes() for p in images[1]] == [p.read_bytes() for p in images[2]]
+    assert [p.read_bytes() for p in images[0]] != [p.read_bytes() for p in images[1]]
+    with pytest.raises(ValueError, match="--background_dir '.*missing': no such folder"):
+        run(tmp_path / 'x', cache_dir, styles='signboard:1', background_dirs=[str(tmp_path / 'missing')])
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(ValueError, match="--background_dir '.*empty': no .* image in it"):
+        run(tmp_path / 'y', cache_dir, styles='signboard:1', background_dirs=[str(tmp_path / 'empty')])
+
+
+def test_wide_headlines_train_and_evaluate_with_imgW_200_and_40_characters(tmp_path, cache_dir, monkeypatch):
+    """headline images (labels up to 40 characters with spaces) through train.py with --imgW 200
+    --batch_max_length 40, then test.py on the same LMDB: both run and report."""
+    import test as test_script
+    import train
+    lines = ['정부 내년도 예산안 국회 본회의 통과 전망 나와 여야 합의', '서울 아침 기온 영하 5도 안팎 추위 당분간 계속돼',
+             '반도체 수출 석 달 연속 증가세 이어가 업계 기대감', '주말 전국 대체로 맑고 일교차 커 건강 관리 유의해야']
+    assert all(25 < len(line) <= 40 for line in lines)
+    text_file = tmp_path / 'headlines.txt'
+    text_file.write_text('\n'.join(lines) + '\n', encoding='utf-8')
+    data = tmp_path / 'data'
+    run(data / 'train', cache_dir, num_images=8, format='lmdb', styles='headline:1',
+        text_files=[str(text_file)], max_length=40, seed=1)
+    from dataset import read_lmdb_labels
+    assert set(read_lmdb_labels(data / 'train')) <= set(lines)  # whole lines, none cut
+    monkeypatch.chdir(tmp_path)
+    torch_args = ['--Transformation', 'None', '--FeatureExtraction', 'VGG', '--SequenceModeling', 'None',
+                  '--Prediction', 'CTC', '--output_channel', '32', '--hidden_size', '32',
+                  '--imgW', '200', '--batch_max_length', '40', '--character', gen.DEFAULT_CHARACTER]
+    train.main(torch_args + ['--train_data', str(data), '--valid_data', str(data / 'train'),
+                             '--select_data', '/', '--batch_ratio', '1', '--batch_size', '4',
+                             '--workers', '0', '--num_iter', '4', '--valInterval', '2',
+                             '--num_threads', '1', '--exp_name', 'headlines'])
+    checkpoint = tmp_path / 'saved_models' / 'headlines' / 'best_accuracy.pth'
+    log = (tmp_path / 'saved_models' / 'headlines' / 'log_dataset.txt').read_text(encoding='utf-8')
+    assert checkpoint.is_file() and 'num samples: 8' in log
+    accuracy = test_script.main(torch_args + ['--eval_data', str(data / 'train'), '--saved_model',
+                                              str(checkpoint), '--workers', '0', '--batch_size', '4'])
+    assert 0.0 <= accuracy <= 100.0

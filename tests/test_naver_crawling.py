@@ -62,27 +62,33 @@ def backups(out: Path) -> list[Path]:
 
 # ---------------------------------------------------------------------------------- selectors
 
-def test_selector_subset_matches_tag_class_id_and_descendants():
+def test_css_selectors_match_on_the_parsed_page():
     root = nc.parse_html(
-        '<div id="main" class="box wide"><ul><li class="sa_item first">one<br>line'
-        '<li class="sa_item"><a class="t"><img src="x.png"><b>two</b></a>'
-        '<li class="other">three</ul></div><p class="t">outside</div>')
-    assert [el.text() for el in nc.select(root, 'li.sa_item')] == ['one line', 'two']
-    assert [el.text() for el in nc.select(root, '.sa_item.first')] == ['one line']
-    assert [el.tag for el in nc.select(root, '#main ul li a b')] == ['b']
-    assert [el.text() for el in nc.select(root, 'div.box.wide .t')] == ['two']
-    assert len(nc.select(root, '*')) == 10
-    # omitted </li> closes the previous item: items are siblings, never nested
-    assert nc.select(root, 'li li') == []
-    # <img> is void: the <b> after it is its sibling, not its child
-    assert nc.select(root, 'img b') == []
-    item = nc.select(root, 'li.sa_item')[1]
-    assert [el.tag for el in nc.select(item, 'ul a')] == ['a']  # ancestors above the scope count
+        '<div id="main" class="box wide"><ul><li class="sa_item first">one<br>line</li>'
+        '<li class="sa_item"><a class="t" href="/b"><img src="x.png"><b>two</b></a></li>'
+        '<li class="other">three</li></ul></div><p class="t">outside</p>')
+
+    def texts(selector, scope=root):
+        return [nc.element_text(el) for el in nc.parse_selector(selector).select(scope)]
+    assert texts('li.sa_item') == ['one line', 'two']
+    assert texts('.sa_item.first') == ['one line']
+    assert texts('#main ul li a b') == ['two']
+    assert texts('div.box.wide .t') == ['two']
+    # beyond the old home-made subset: child combinator, attributes, pseudo-classes
+    assert texts('ul > li:nth-child(3)') == ['three']
+    assert texts('a[href="/b"]') == ['two']
+    item = nc.parse_selector('li.sa_item').select(root)[1]
+    assert texts('ul a', item) == ['two']  # ancestors above the scope count, as in browsers
 
 
-@pytest.mark.parametrize('selector', ['li > a', 'a[href]', 'li:first-child', 'li.a, li.b', '', 'li.'])
-def test_unsupported_selector_is_a_clear_error(selector):
-    with pytest.raises(ValueError, match='supported: tag, .class'):
+def test_title_fallbacks_split_only_at_top_level_commas():
+    assert nc.parse_selector_list('h3 a, :is(b, i), a[title="x,y"]') == [
+        'h3 a', ':is(b, i)', 'a[title="x,y"]']
+
+
+@pytest.mark.parametrize('selector', ['li >', 'a[href', 'li:no-such-thing', '', 'li.'])
+def test_invalid_selector_is_a_clear_error(selector):
+    with pytest.raises(ValueError, match=r'--item_selector.*(not a valid CSS selector|empty)'):
         nc.parse_selector(selector)
 
 
@@ -252,6 +258,46 @@ def test_slow_server_times_out_and_the_run_continues(naver, tmp_path, capsys):
     assert re.search(r'100 정치:.*timed out after 0.2 s \(2 attempts\)', capsys.readouterr().out)
 
 
+@pytest.mark.parametrize('drip, timeout', [
+    (0.05, '1'),  # every read is quick, so --timeout alone never fires: the page takes minutes
+    (4.0, '10'),  # a read that would wait past the deadline is cut at the deadline
+])
+def test_dripping_server_is_cut_at_the_page_deadline_and_the_run_continues(
+        naver, tmp_path, capsys, drip, timeout):
+    out = tmp_path / 'crawled'
+    naver.routes['/section/100'] = Reply(body=NORMAL_PAGE, drip=drip)
+    naver.routes['/section/101'] = Reply(body=headline_page('제때 온 경제 뉴스'))
+    start = time.monotonic()
+    code = run_cli(naver, out, '--sections', '100,101', '--timeout', timeout, '--retries', '2',
+                   '--page_deadline', '1.5')
+    elapsed = time.monotonic() - start
+    assert code == 0
+    assert elapsed < 1.5 + 1.0  # the deadline, plus the second section and start-up
+    assert naver.paths() == ['/section/100', '/section/101']  # not retried
+    assert lines(out / 'headlines.txt') == ['제때 온 경제 뉴스']
+    assert re.search(r'100 정치:.*/section/100: not complete within --page_deadline 1.5 s '
+                     r'\([\d,]+ bytes received', capsys.readouterr().out)
+
+
+def test_oversized_pages_stop_at_the_size_cap_and_the_run_continues(naver, tmp_path, capsys):
+    huge = headline_page(*(f'아주 긴 페이지의 제목 {i}' for i in range(40_000)))
+    assert len(huge.encode('utf-8')) > 2_000_000
+    out = tmp_path / 'crawled'
+    naver.routes['/section/100'] = Reply(body=huge)  # announces its size: refused unread
+    naver.routes['/section/101'] = Reply(body=huge, content_length=False)  # cut while reading
+    naver.routes['/section/102'] = Reply(body=headline_page('알맞은 크기의 사회 뉴스'))
+    code = run_cli(naver, out, '--sections', '100,101,102', '--max_page_mb', '0.5')
+    assert code == 0
+    assert naver.paths() == ['/section/100', '/section/101', '/section/102']
+    assert lines(out / 'headlines.txt') == ['알맞은 크기의 사회 뉴스']
+    summary = capsys.readouterr().out
+    assert re.search(r'100 정치:.*has [\d,]+ bytes \(Content-Length\), more than --max_page_mb 0.5; '
+                     r'not downloaded', summary)
+    stopped = re.search(r'101 경제:.*larger than --max_page_mb 0.5; stopped reading at ([\d,]+) bytes',
+                        summary)
+    assert stopped and int(stopped.group(1).replace(',', '')) <= 500_000 + nc.READ_CHUNK_BYTES
+
+
 def test_delay_spaces_requests(naver, tmp_path):
     for sid in ('100', '101', '102'):
         naver.routes[f'/section/{sid}'] = Reply(body=headline_page(f'{sid}번 섹션 제목'))
@@ -300,7 +346,10 @@ def test_damaged_cumulative_file_stops_before_crawling_and_is_kept(naver, tmp_pa
 
 @pytest.mark.parametrize('args, message', [
     (['--sections', '100,abc'], "'abc' is not a section id"),
-    (['--item_selector', 'ul > li'], "cannot read '>'"),
+    (['--item_selector', 'ul >'], "--item_selector 'ul >' is not a valid CSS selector"),
+    (['--title_selector', 'a, b['], "--title_selector 'b[' is not a valid CSS selector"),
+    (['--page_deadline', '0'], '--page_deadline must be a positive number'),
+    (['--max_page_mb', '-1'], '--max_page_mb must be a positive number'),
     (['--max_pages', '0'], '--max_pages must be at least 1'),
     (['--character', 'missing_alphabet.txt'], 'no such alphabet file'),
 ])
@@ -317,7 +366,8 @@ def test_script_help_runs_from_the_repo_root():
     done = subprocess.run([sys.executable, 'korean/naver_crawling.py', '--help'], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
-    for flag in ('--sections', '--item_selector', '--title_selector', '--max_pages', '--retries'):
+    for flag in ('--sections', '--item_selector', '--title_selector', '--max_pages', '--retries',
+                 '--page_deadline', '--max_page_mb'):
         assert flag in done.stdout
 
 

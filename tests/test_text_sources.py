@@ -180,6 +180,33 @@ def test_captions_are_composed_from_the_vocabulary_by_templates():
     assert any(label.split(' ')[0] in teams and label.split(' ')[-1] in ('승리', '역전승', '우승') for label in labels)
 
 
+def test_plates_have_the_korean_plate_forms_and_real_plate_letters():
+    from korean.text_sources import PLATE_LETTERS, PlateSource
+    regions = '|'.join(PlateSource.REGIONS)
+    forms = {'two digits': r'\d{2}([가-힣])\d{4}', 'three digits': r'\d{3}([가-힣])\d{4}',
+             'regional': f'(?:{regions})' + r'\d{2}([가-힣])\d{4}'}
+    seen = collections.Counter()
+    commercial_regional = 0
+    for label in labels_from('plates', 600, seed=3):
+        matches = {name: re.fullmatch(pattern, label) for name, pattern in forms.items()}
+        [(form, match)] = [(name, m) for name, m in matches.items() if m]
+        seen[form] += 1
+        assert match.group(1) in PLATE_LETTERS, label
+        commercial_regional += form == 'regional' and match.group(1) in PlateSource.COMMERCIAL_LETTERS
+    assert min(seen.values()) > 50, seen
+    assert commercial_regional > 30  # the yellow plates of buses, taxis and lorries
+
+
+def test_scorebugs_hold_two_teams_and_their_scores():
+    teams = set(load_vocab()['teams'])
+    labels = labels_from('scorebugs', 300, seed=4)
+    assert len(set(labels)) > 250
+    for label in labels:
+        words = label.split(' ')
+        assert sum(word in teams for word in words) == 2, label
+        assert sum(word.isdigit() for word in words) >= 2, label
+
+
 def test_every_builtin_source_respects_alphabet_length_and_nfc():
     alphabet = Alphabet(KS_ALPHABET)
     for source in BUILTIN_SOURCES:

@@ -19,7 +19,7 @@ import test as test_script
 import train
 from conftest import LEARNED_WORDS, REPO, TINY_CTC
 from model import read_checkpoint
-from utils import run_script
+from utils import finish_common_options, run_script
 
 torch.set_num_threads(1)
 
@@ -581,4 +581,24 @@ def test_rendering_on_the_fly_in_a_worker_resumes_exactly(tmp_path, monkeypatch,
     train.main(argv('halves', '2'))
     train.main(argv('halves', '4', '--resume', 'saved_models/halves'))
     assert 'rendered on the fly: render' in capsys.readouterr().out
+    assert_same_training(final_state('whole'), final_state('halves'))
+
+
+def test_augment_changes_the_training_images_and_resumes_exactly(tmp_path, monkeypatch, make_lmdb, capsys):
+    import argparse
+    from dataset import Batch_Balanced_Dataset
+    monkeypatch.chdir(tmp_path)
+    argv = resume_argv(tmp_path, make_lmdb, '--num_iter', '4')
+    opt = finish_common_options(train.build_parser().parse_args(argv + ['--exp_name', 'a', '--augment']))
+    plain = argparse.Namespace(**dict(vars(opt), augment=False))
+    augmented_batch, labels = Batch_Balanced_Dataset(opt).get_batch()
+    plain_batch, plain_labels = Batch_Balanced_Dataset(plain).get_batch()
+    assert labels == plain_labels and not torch.equal(augmented_batch, plain_batch)
+    train.main(resume_argv(tmp_path, make_lmdb, '--exp_name', 'whole', '--num_iter', '6', '--valInterval', '3',
+                           '--augment', '--workers', '1'))
+    train.main(resume_argv(tmp_path, make_lmdb, '--exp_name', 'halves', '--num_iter', '3', '--valInterval', '3',
+                           '--augment', '--workers', '1'))
+    train.main(resume_argv(tmp_path, make_lmdb, '--exp_name', 'halves', '--num_iter', '6', '--valInterval', '3',
+                           '--augment', '--resume', 'saved_models/halves'))  # and without the worker
+    capsys.readouterr()
     assert_same_training(final_state('whole'), final_state('halves'))
