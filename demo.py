@@ -8,7 +8,7 @@ import torch.utils.data
 
 from dataset import AlignCollate, RawDataset
 from model import read_model_config
-from test import decode_predictions, load_model_for_inference, run_model
+from inference import decode_predictions, load_model_for_inference, run_model
 from utils import (add_common_options, configure_cuda, finish_common_options, make_converter, pick_device,
                    run_script)
 

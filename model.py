@@ -42,6 +42,9 @@ __all__ = [
     "read_checkpoint",
     "load_checkpoint",
     "describe_stages",
+    "make_criterion",
+    "baidu_ctc_cost",
+    "baidu_ctc_loss_class",
     "config_path",
     "write_model_config",
     "read_model_config",
@@ -168,6 +171,44 @@ class Model(nn.Module):
             batch_max_length=self.batch_max_length,
             stop_at_eos=stop_at_eos,
         )
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def baidu_ctc_loss_class():
+    """warp-ctc's CTCLoss for --baiduCTC (a third-party binding we do not ship); checked when
+    the options are parsed, so a missing binding stops the run before any data loads."""
+    try:
+        from warpctc_pytorch import CTCLoss as BaiduCTCLoss  # optional binding
+    except ImportError:
+        raise SystemExit('--baiduCTC needs the warp-ctc binding (module warpctc_pytorch), which '
+                         'is not installed; drop --baiduCTC to use torch.nn.CTCLoss') from None
+    return BaiduCTCLoss
+
+
+def ctc_loss_function(opt):
+    if getattr(opt, 'baiduCTC', False):
+        return baidu_ctc_loss_class()()
+    return torch.nn.CTCLoss(zero_infinity=True)
+
+
+def flat_targets(text: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+    """warp-ctc takes every label's indices concatenated in one 1-D IntTensor."""
+    return torch.cat([row[:int(n)] for row, n in zip(text.cpu(), length.cpu())]).int()
+
+
+def baidu_ctc_cost(criterion, preds, text, length) -> torch.Tensor:
+    """Upstream's --baiduCTC loss: raw logits [T, B, C], flat targets, divided by the batch."""
+    preds_size = torch.IntTensor([preds.size(1)] * preds.size(0))
+    return criterion(preds.permute(1, 0, 2), flat_targets(text, length), preds_size,
+                     length.cpu().int()) / preds.size(0)
+
+
+def make_criterion(opt, device):
+    if 'CTC' in opt.Prediction:
+        return ctc_loss_function(opt).to(device)
+    return torch.nn.CrossEntropyLoss(ignore_index=0).to(device)  # index 0 is [GO]
 
 
 # --------------------------------------------------------------------------- weights

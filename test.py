@@ -5,104 +5,25 @@ import argparse
 import os
 import shutil
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import torch.utils.data
 from nltk.metrics.distance import edit_distance
 
 from dataset import AlignCollate, hierarchical_dataset
-from model import Model, config_path, load_checkpoint, read_model_config
-from utils import (AttnLabelConverter, Averager, add_common_options, configure_cuda, finish_common_options,
-                   make_converter, pick_device, run_script)
+# the inference path and the losses live in the layer below; imported here under upstream's
+# names too, for code that imports them from test.py
+from inference import (Prediction, decode_predictions, empty_text_input, load_model_for_inference,  # noqa: F401
+                       print_model_parameters, run_model)
+from model import (baidu_ctc_cost, baidu_ctc_loss_class, config_path, flat_targets,  # noqa: F401
+                   make_criterion, read_model_config)
+from utils import (Averager, add_common_options, configure_cuda, finish_common_options, make_converter,
+                   pick_device, run_script)
 
 BENCHMARK_SETS = ['IIIT5k_3000', 'SVT', 'IC03_860', 'IC03_867', 'IC13_857', 'IC13_1015',
                   'IC15_1811', 'IC15_2077', 'SVTP', 'CUTE80']
 CASE_INSENSITIVE_ALNUM = frozenset('0123456789abcdefghijklmnopqrstuvwxyz')
-
-
-@dataclass
-class Prediction:
-    text: str
-    confidence: float
-
-
-def baidu_ctc_loss_class():
-    """warp-ctc's CTCLoss for --baiduCTC (a third-party binding we do not ship); checked when
-    the options are parsed, so a missing binding stops the run before any data loads."""
-    try:
-        from warpctc_pytorch import CTCLoss as BaiduCTCLoss  # optional binding
-    except ImportError:
-        raise SystemExit('--baiduCTC needs the warp-ctc binding (module warpctc_pytorch), which '
-                         'is not installed; drop --baiduCTC to use torch.nn.CTCLoss') from None
-    return BaiduCTCLoss
-
-
-def ctc_loss_function(opt):
-    if getattr(opt, 'baiduCTC', False):
-        return baidu_ctc_loss_class()()
-    return torch.nn.CTCLoss(zero_infinity=True)
-
-
-def flat_targets(text: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
-    """warp-ctc takes every label's indices concatenated in one 1-D IntTensor."""
-    return torch.cat([row[:int(n)] for row, n in zip(text.cpu(), length.cpu())]).int()
-
-
-def baidu_ctc_cost(criterion, preds, text, length) -> torch.Tensor:
-    """Upstream's --baiduCTC loss: raw logits [T, B, C], flat targets, divided by the batch."""
-    preds_size = torch.IntTensor([preds.size(1)] * preds.size(0))
-    return criterion(preds.permute(1, 0, 2), flat_targets(text, length), preds_size,
-                     length.cpu().int()) / preds.size(0)
-
-
-def make_criterion(opt, device):
-    if 'CTC' in opt.Prediction:
-        return ctc_loss_function(opt).to(device)
-    return torch.nn.CrossEntropyLoss(ignore_index=0).to(device)  # index 0 is [GO]
-
-
-def empty_text_input(batch_size: int, opt, device) -> torch.Tensor:
-    """The text tensor inference feeds the model: [GO] everywhere (index 0)."""
-    return torch.zeros(batch_size, opt.batch_max_length + 1, dtype=torch.long, device=device)
-
-
-def run_model(model, image: torch.Tensor, opt, stop_at_eos: bool = True) -> torch.Tensor:
-    """Inference logits [B, T, num_class] for a batch of images. Attn may stop decoding once
-    every sequence has emitted [s] unless ``stop_at_eos`` is False (the validation loss reads
-    every step, so it needs them all, as upstream computed them)."""
-    text_for_pred = empty_text_input(image.size(0), opt, image.device)
-    if 'CTC' in opt.Prediction:
-        return model(image, text_for_pred)
-    return model(image, text_for_pred, is_train=False, stop_at_eos=stop_at_eos)
-
-
-def decode_predictions(preds: torch.Tensor, converter, opt) -> list[Prediction]:
-    """Greedy decode logits into texts with confidences.
-
-    Confidence is the product of the per-step maximum softmax probability: over every step for
-    CTC, over the steps before the first [s] for Attn. An Attn prediction without [s] is kept
-    whole (upstream cut its last character); an empty prediction has confidence 0.
-    """
-    max_prob, index = F.softmax(preds, dim=2).max(dim=2)
-    max_prob, index = max_prob.float().cpu(), index.cpu()
-    results = []
-    if 'CTC' in opt.Prediction:
-        sizes = [preds.size(1)] * preds.size(0)
-        texts = converter.decode(index, sizes)
-        for text, probs in zip(texts, max_prob):
-            confidence = float(probs.cumprod(dim=0)[-1]) if text else 0.0
-            results.append(Prediction(text, confidence))
-        return results
-    eos = converter.dict[AttnLabelConverter.EOS]
-    for row, probs in zip(index.tolist(), max_prob):
-        steps = row.index(eos) if eos in row else len(row)
-        text = ''.join(converter.character[i] for i in row[:steps])
-        confidence = float(probs[:steps].cumprod(dim=0)[-1]) if steps else 0.0
-        results.append(Prediction(text, confidence))
-    return results
 
 
 def validation_loss(criterion, image, labels, converter, opt, preds) -> torch.Tensor:
@@ -225,25 +146,6 @@ def benchmark_all_eval(model, criterion, converter, opt, calculate_infer_time=Fa
         print(evaluation_log)
         log.write(evaluation_log + '\n')
     return total_accuracy
-
-
-def print_model_parameters(opt) -> None:
-    print('model input parameters', opt.imgH, opt.imgW, opt.num_fiducial, opt.input_channel,
-          opt.output_channel, opt.hidden_size, opt.num_class, opt.batch_max_length,
-          opt.Transformation, opt.FeatureExtraction, opt.SequenceModeling, opt.Prediction)
-
-
-def load_model_for_inference(opt, device):
-    """Build the model from the options and load --saved_model strictly."""
-    model = Model(opt)
-    print_model_parameters(opt)
-    print('loading pretrained model from %s' % opt.saved_model)
-    load_checkpoint(model, opt.saved_model)
-    model = model.to(device)
-    if opt.num_gpu > 1:
-        model = torch.nn.DataParallel(model)
-    model.eval()
-    return model
 
 
 def result_name(saved_model: str) -> str:

@@ -16,11 +16,11 @@ import torch
 from tqdm import tqdm
 
 from dataset import Batch_Balanced_Dataset
-from model import (TRAINING_STATE_NAME, Model, init_weights, load_checkpoint, load_training_state,
-                   restore_training_state, save_checkpoint, save_training_state, training_state_path,
-                   unwrap_model)
-from test import (baidu_ctc_cost, baidu_ctc_loss_class, make_criterion, make_eval_loader,
-                  print_model_parameters, validation)
+from inference import print_model_parameters
+from model import (TRAINING_STATE_NAME, Model, baidu_ctc_cost, baidu_ctc_loss_class, init_weights,
+                   load_checkpoint, load_training_state, make_criterion, restore_training_state,
+                   save_checkpoint, save_training_state, training_state_path, unwrap_model)
+from test import make_eval_loader, validation
 from utils import (Averager, DistributedContext, InputError, add_common_options, configure_cuda,
                    cut_at_eos, finish_common_options, init_distributed, make_converter, model_config,
                    run_script)

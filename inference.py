@@ -1,0 +1,157 @@
+"""One inference path: a checkpoint and its configuration in, (text, confidence) out.
+
+demo.py, test.py and the Python API share it, so images become text in one place: the model is
+built from the checkpoint's configuration (or the flags of a DTRB command line), images are
+preprocessed exactly as training read them (``dataset.AlignCollate``: grey or RGB, bicubic
+resize or --PAD), batched, run (Attn stops once every sequence emitted [s]) and greedily decoded.
+
+    from inference import Recognizer
+    recognizer = Recognizer.from_checkpoint('saved_models/korean/best_accuracy.pth')
+    recognizer.read(['sign.jpg', pil_image, numpy_array])  # [('약국', 0.97), ...]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from dataset import AlignCollate
+from model import Model, load_checkpoint, read_model_config
+from utils import AttnLabelConverter, finish_common_options, make_converter, pick_device
+
+
+@dataclass
+class Prediction:
+    text: str
+    confidence: float
+
+
+def empty_text_input(batch_size: int, opt, device) -> torch.Tensor:
+    """The text tensor inference feeds the model: [GO] everywhere (index 0)."""
+    return torch.zeros(batch_size, opt.batch_max_length + 1, dtype=torch.long, device=device)
+
+
+def run_model(model, image: torch.Tensor, opt, stop_at_eos: bool = True) -> torch.Tensor:
+    """Inference logits [B, T, num_class] for a batch of images. Attn may stop decoding once
+    every sequence has emitted [s] unless ``stop_at_eos`` is False (the validation loss reads
+    every step, so it needs them all, as upstream computed them)."""
+    text_for_pred = empty_text_input(image.size(0), opt, image.device)
+    if 'CTC' in opt.Prediction:
+        return model(image, text_for_pred)
+    return model(image, text_for_pred, is_train=False, stop_at_eos=stop_at_eos)
+
+
+def decode_predictions(preds: torch.Tensor, converter, opt) -> list[Prediction]:
+    """Greedy decode logits into texts with confidences.
+
+    Confidence is the product of the per-step maximum softmax probability: over every step for
+    CTC, over the steps before the first [s] for Attn. An Attn prediction without [s] is kept
+    whole (upstream cut its last character); an empty prediction has confidence 0.
+    """
+    max_prob, index = F.softmax(preds, dim=2).max(dim=2)
+    max_prob, index = max_prob.float().cpu(), index.cpu()
+    results = []
+    if 'CTC' in opt.Prediction:
+        sizes = [preds.size(1)] * preds.size(0)
+        texts = converter.decode(index, sizes)
+        for text, probs in zip(texts, max_prob):
+            confidence = float(probs.cumprod(dim=0)[-1]) if text else 0.0
+            results.append(Prediction(text, confidence))
+        return results
+    eos = converter.dict[AttnLabelConverter.EOS]
+    for row, probs in zip(index.tolist(), max_prob):
+        steps = row.index(eos) if eos in row else len(row)
+        text = ''.join(converter.character[i] for i in row[:steps])
+        confidence = float(probs[:steps].cumprod(dim=0)[-1]) if steps else 0.0
+        results.append(Prediction(text, confidence))
+    return results
+
+
+def print_model_parameters(opt) -> None:
+    print('model input parameters', opt.imgH, opt.imgW, opt.num_fiducial, opt.input_channel,
+          opt.output_channel, opt.hidden_size, opt.num_class, opt.batch_max_length,
+          opt.Transformation, opt.FeatureExtraction, opt.SequenceModeling, opt.Prediction)
+
+
+def load_model_for_inference(opt, device, verbose: bool = True):
+    """Build the model from the options and load --saved_model strictly; ``verbose`` prints
+    upstream's two lines (the scripts keep them, the Python API does not)."""
+    model = Model(opt)
+    if verbose:
+        print_model_parameters(opt)
+        print('loading pretrained model from %s' % opt.saved_model)
+    load_checkpoint(model, opt.saved_model)
+    model = model.to(device)
+    if opt.num_gpu > 1:
+        model = torch.nn.DataParallel(model)
+    model.eval()
+    return model
+
+
+
+def as_pil_image(image, mode: str) -> Image.Image:
+    """A path, PIL image or numpy array (H x W grey, H x W x 3 RGB, uint8) as a PIL image of
+    ``mode``, as training decoded its images."""
+    if isinstance(image, (str, os.PathLike)):
+        with Image.open(image) as opened:
+            return opened.convert(mode)
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+            raise ValueError(f'expected a uint8 array of H x W or H x W x 3, got {image.dtype} {image.shape}')
+        image = Image.fromarray(image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image)
+    if not isinstance(image, Image.Image):
+        raise TypeError(f'expected a path, a PIL image or a numpy array, got {type(image).__name__}')
+    return image.convert(mode)
+
+
+class Recognizer:
+    """A trained recogniser: ``read(images)`` returns (text, confidence) pairs.
+
+    ``opt`` is a finished option namespace (``utils.finish_common_options``) describing the model;
+    :meth:`from_checkpoint` builds it from the checkpoint's configuration."""
+
+    def __init__(self, opt: argparse.Namespace, device: torch.device | None = None):
+        self.opt = opt
+        self.device = device or pick_device()
+        self.converter = make_converter(opt)
+        if not hasattr(opt, 'num_gpu'):
+            opt.num_gpu = 0
+        self.model = load_model_for_inference(opt, self.device, verbose=False)
+        self.collate = AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD)
+        self.mode = 'RGB' if opt.rgb else 'L'
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, device: torch.device | None = None,
+                        **flags) -> 'Recognizer':
+        """Load ``path``; ``flags`` are the model flags of a DTRB command line (needed only for a
+        checkpoint without a configuration beside it), e.g. ``Transformation='TPS'``."""
+        from utils import MODEL_OPTION_DEFAULTS
+        unknown = sorted(set(flags) - set(MODEL_OPTION_DEFAULTS))
+        if unknown:
+            raise TypeError(f'unknown model flags {unknown}; expected some of {sorted(MODEL_OPTION_DEFAULTS)}')
+        values = {flag: None for flag in MODEL_OPTION_DEFAULTS}
+        values.update(flags, saved_model=os.fspath(path))
+        opt = finish_common_options(argparse.Namespace(**values), read_model_config(path))
+        return cls(opt, device)
+
+    def read(self, images: Iterable, batch_size: int = 64) -> list[tuple[str, float]]:
+        """(text, confidence) for each image, in order."""
+        images = list(images)
+        results: list[tuple[str, float]] = []
+        for start in range(0, len(images), batch_size):
+            batch = [(as_pil_image(image, self.mode), None) for image in images[start:start + batch_size]]
+            tensors, _ = self.collate(batch)
+            results += [(p.text, p.confidence) for p in self.predict(tensors)]
+        return results
+
+    @torch.no_grad()
+    def predict(self, tensors: torch.Tensor) -> list[Prediction]:
+        """Predictions for a preprocessed batch [B, C, imgH, imgW] (what AlignCollate makes)."""
+        preds = run_model(self.model, tensors.to(self.device), self.opt)
+        return decode_predictions(preds, self.converter, self.opt)
