@@ -448,16 +448,22 @@ class LmdbDataset(Dataset):
         return image, self.alphabet.clean(label)
 
 
-def list_image_files(root: str | os.PathLike) -> list[str]:
-    """Every file under ``root`` (recursive) whose lower-cased extension is .jpg, .jpeg or .png,
-    as paths joined onto ``root``, in natural sort order of the full path."""
-    root = os.fspath(root)
-    paths = []
-    for dirpath, _, filenames in os.walk(root):
-        for name in filenames:
-            if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
-                paths.append(os.path.join(dirpath, name))
-    return natsorted(paths)
+def _walk_files(root: str) -> list[str]:
+    return [os.path.join(dirpath, name) for dirpath, _, filenames in os.walk(root) for name in filenames]
+
+
+def list_image_files(root: str | os.PathLike, extensions: Sequence[str] = IMAGE_EXTENSIONS) -> list[str]:
+    """Every file under ``root`` (recursive) whose lower-cased extension is one of ``extensions``
+    (upstream's .jpg, .jpeg and .png by default), as paths joined onto ``root``, in natural sort
+    order of the full path."""
+    wanted = {e.lower() for e in extensions}
+    return natsorted(p for p in _walk_files(os.fspath(root)) if os.path.splitext(p)[1].lower() in wanted)
+
+
+def list_skipped_files(root: str | os.PathLike, extensions: Sequence[str] = IMAGE_EXTENSIONS) -> list[str]:
+    """The files under ``root`` that :func:`list_image_files` leaves out, in the same order."""
+    wanted = {e.lower() for e in extensions}
+    return natsorted(p for p in _walk_files(os.fspath(root)) if os.path.splitext(p)[1].lower() not in wanted)
 
 
 class RawDataset(Dataset):
@@ -468,16 +474,17 @@ class RawDataset(Dataset):
     ``root`` is not a folder.
     """
 
-    def __init__(self, root: str | os.PathLike, opt: argparse.Namespace):
+    def __init__(self, root: str | os.PathLike, opt: argparse.Namespace,
+                 extensions: Sequence[str] = IMAGE_EXTENSIONS):
         root = os.fspath(root)
         if not os.path.isdir(root):
-            raise NotADirectoryError(f'{root}: expected a folder of .jpg/.jpeg/.png images')
+            raise NotADirectoryError(f'{root}: expected a folder of {"/".join(extensions)} images')
         self.root = root
         self.opt = opt
-        self.image_path_list = list_image_files(root)
+        self.image_path_list = list_image_files(root, extensions)
         self.nSamples = len(self.image_path_list)
         if not self.image_path_list:
-            logger.warning('%s: no .jpg, .jpeg or .png files found', root)
+            logger.warning('%s: no %s files found', root, ', '.join(extensions))
 
     def __len__(self) -> int:
         return self.nSamples

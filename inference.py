@@ -116,13 +116,13 @@ class Recognizer:
     ``opt`` is a finished option namespace (``utils.finish_common_options``) describing the model;
     :meth:`from_checkpoint` builds it from the checkpoint's configuration."""
 
-    def __init__(self, opt: argparse.Namespace, device: torch.device | None = None):
+    def __init__(self, opt: argparse.Namespace, device: torch.device | None = None, verbose: bool = False):
         self.opt = opt
         self.device = device or pick_device()
         self.converter = make_converter(opt)
         if not hasattr(opt, 'num_gpu'):
             opt.num_gpu = 0
-        self.model = load_model_for_inference(opt, self.device, verbose=False)
+        self.model = load_model_for_inference(opt, self.device, verbose=verbose)
         self.collate = AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD)
         self.mode = 'RGB' if opt.rgb else 'L'
 

@@ -14,6 +14,10 @@ torch.set_num_threads(1)
 
 DASHED = '-' * 80
 HEAD = f'{"image_path":25s}\t{"predicted_labels":25s}\tconfidence score'
+# the closing line for the image_folder fixture's two files of other types (after the tables,
+# and not in log_demo_result.txt, which stays upstream's)
+SKIPPED = ('skipped 2 files that are not .jpg/.jpeg/.png: notes.txt, word1.gif (--extensions reads other '
+           'image types, e.g. --extensions .jpg,.jpeg,.png,.gif,.webp)\n')
 
 
 def table(rows, batch_size):
@@ -64,7 +68,7 @@ def test_table_order_and_log(learned_model, image_folder, capsys):
         if path.lower().endswith('.png'):  # the exact images it was trained on
             assert pred == word and 0.5 < conf <= 1.0
     printed = table(results, batch_size=3)
-    assert out.endswith(printed)  # two batches, each with its own header
+    assert out.endswith(printed + SKIPPED)  # two batches, each with its own header
     assert out.count(HEAD) == 2
     with open('log_demo_result.txt', encoding='utf-8') as f:
         assert f.read() == printed
@@ -100,7 +104,7 @@ def test_empty_prediction_prints_confidence_zero(constant_model, image_folder, c
     results = demo.main(model.args + ['--image_folder', 'demo_images', '--saved_model', model.checkpoint,
                                       '--workers', '0'])
     assert results == [(path, '', 0.0) for path, _ in image_folder]
-    assert capsys.readouterr().out.endswith(table(results, batch_size=192))
+    assert capsys.readouterr().out.endswith(table(results, batch_size=192) + SKIPPED)
 
 
 def test_attn_prediction_without_eos_is_printed_whole(constant_model, image_folder, capsys):
@@ -122,14 +126,15 @@ def test_command_line_with_a_worker(learned_model, image_folder):
     lines = run.stdout.splitlines()
     start = lines.index(DASHED)
     assert lines[start:start + 3] == [DASHED, HEAD, DASHED]
-    rows = [line.split('\t') for line in lines[start + 3:]]
+    assert lines[-1] + '\n' == SKIPPED
+    rows = [line.split('\t') for line in lines[start + 3:-1]]
     assert [row[0].rstrip() for row in rows] == [path for path, _ in image_folder]
     for row, (path, word) in zip(rows, image_folder):
         assert len(row) == 3 and len(row[0]) >= 25 and len(row[1]) >= 25 and len(row[2]) == 6
         if path.endswith('.png'):
             assert row[1].rstrip() == word
     with open('log_demo_result.txt', encoding='utf-8') as f:
-        assert f.read() == '\n'.join(lines[start:]) + '\n'
+        assert f.read() == '\n'.join(lines[start:-1]) + '\n'
 
 
 def test_missing_folder_is_one_line(learned_model, tmp_path):
@@ -138,3 +143,38 @@ def test_missing_folder_is_one_line(learned_model, tmp_path):
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and 'Traceback' not in run.stderr
     assert 'nowhere' in run.stderr
+
+
+def test_extensions_widen_what_is_read_and_output_files_hold_every_result(learned_model, image_folder, capsys):
+    import csv
+    import json
+    results = demo.main(['--image_folder', 'demo_images', '--saved_model', learned_model.checkpoint,
+                         '--workers', '0', '--extensions', '.png,.gif', '--output', 'results.csv'])
+    paths = [path for path, _, _ in results]
+    assert paths == [os.path.join('demo_images', name) for name in ('word1.gif', 'word2.PNG', 'word10.png', '바사.png')]
+    assert results[0][1] == '가나'  # the GIF is read like any image
+    out = capsys.readouterr().out
+    assert out.endswith('skipped 3 files that are not .png/.gif: notes.txt, sub/Ab7.Jpg, sub/x.jpeg (--extensions '
+                        'reads other image types, e.g. --extensions .jpg,.jpeg,.png,.gif,.webp)\n')
+    with open('results.csv', encoding='utf-8', newline='') as f:
+        rows = list(csv.DictReader(f))
+    assert [(r['path'], r['prediction'], float(r['confidence'])) for r in rows] == [
+        (p, t, pytest.approx(c, abs=1e-6)) for p, t, c in results]
+    demo.main(['--image_folder', 'demo_images', '--saved_model', learned_model.checkpoint, '--workers', '0',
+               '--output', 'results.jsonl'])
+    with open('results.jsonl', encoding='utf-8') as f:
+        records = [json.loads(line) for line in f]
+    assert [r['path'] for r in records] == [path for path, _ in image_folder]
+    assert {'바-사'} <= {r['prediction'] for r in records}
+
+
+def test_bad_extensions_and_output_names_are_one_line(learned_model, image_folder):
+    from utils import run_script
+    with pytest.raises(SystemExit) as info:
+        run_script(demo.main, ['--image_folder', 'demo_images', '--saved_model', learned_model.checkpoint,
+                               '--output', 'results.txt'])
+    assert str(info.value.code) == "error: --output 'results.txt': expected a file name ending in .csv or .jsonl"
+    run = subprocess.run([sys.executable, os.path.join(REPO, 'demo.py'), '--image_folder', 'demo_images',
+                          '--saved_model', learned_model.checkpoint, '--extensions', '.txt'],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "'.txt' is not an image file extension Pillow decodes" in run.stderr
