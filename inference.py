@@ -23,7 +23,7 @@ from PIL import Image
 
 from dataset import AlignCollate
 from model import Model, load_checkpoint, read_model_config
-from utils import AttnLabelConverter, finish_common_options, make_converter, pick_device
+from utils import AttnLabelConverter, InputError, finish_common_options, make_converter, pick_device
 
 
 @dataclass
@@ -110,6 +110,63 @@ def as_pil_image(image, mode: str) -> Image.Image:
     return image.convert(mode)
 
 
+class _MeanOverHeight(torch.nn.Module):
+    """What ``AdaptiveAvgPool2d((None, 1))`` computes on [B, W, C, H], in operations every
+    exporter knows (ONNX has no adaptive pooling whose output size follows the input)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=3, keepdim=True)
+
+
+class ExportableModel(torch.nn.Module):
+    """A trained model as an image-to-logits function for ONNX and TorchScript: images
+    [B, C, imgH, imgW] (preprocessed as :class:`Recognizer` does) -> logits [B, T, num_class].
+    Attn runs all batch_max_length + 1 greedy steps (a graph has no early exit); the decoded text
+    is the same, since decoding cuts at the first [s]."""
+
+    def __init__(self, model: torch.nn.Module, opt: argparse.Namespace):
+        super().__init__()
+        import copy
+        from model import unwrap_model
+        self.model = copy.deepcopy(unwrap_model(model)).eval()
+        self.model.AdaptiveAvgPool = _MeanOverHeight()
+        self.is_ctc = 'CTC' in opt.Prediction
+        self.steps = opt.batch_max_length + 1
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        text = torch.zeros(image.size(0), self.steps, dtype=torch.long, device=image.device)
+        if self.is_ctc:
+            return self.model(image, text)
+        return self.model(image, text, is_train=False, stop_at_eos=False)
+
+
+class MissingDependency(InputError, ImportError):
+    """An optional package a command needs is not installed; the message says which."""
+
+
+class OnnxRuntimeModel:
+    """An exported .onnx file run by ONNX Runtime, called like the torch model on image batches."""
+
+    def __init__(self, path: str | os.PathLike):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise MissingDependency(f'{path}: running an ONNX model needs ONNX Runtime, which is not '
+                                    'installed (pip install onnxruntime)') from None
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        self.session = onnxruntime.InferenceSession(os.fspath(path), options, providers=['CPUExecutionProvider'])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        logits = self.session.run(None, {self.input_name: image.detach().cpu().numpy()})[0]
+        return torch.from_numpy(logits)
+
+
+def is_onnx_file(path: str | os.PathLike) -> bool:
+    return os.fspath(path).lower().endswith('.onnx')
+
+
 class Recognizer:
     """A trained recogniser: ``read(images)`` returns (text, confidence) pairs.
 
@@ -122,7 +179,13 @@ class Recognizer:
         self.converter = make_converter(opt)
         if not hasattr(opt, 'num_gpu'):
             opt.num_gpu = 0
-        self.model = load_model_for_inference(opt, self.device, verbose=verbose)
+        if is_onnx_file(opt.saved_model):
+            self.device = torch.device('cpu')
+            self.onnx = OnnxRuntimeModel(opt.saved_model)
+            self.model = None
+        else:
+            self.onnx = None
+            self.model = load_model_for_inference(opt, self.device, verbose=verbose)
         self.collate = AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD)
         self.mode = 'RGB' if opt.rgb else 'L'
 
@@ -153,5 +216,8 @@ class Recognizer:
     @torch.no_grad()
     def predict(self, tensors: torch.Tensor) -> list[Prediction]:
         """Predictions for a preprocessed batch [B, C, imgH, imgW] (what AlignCollate makes)."""
-        preds = run_model(self.model, tensors.to(self.device), self.opt)
+        if self.onnx is not None:
+            preds = self.onnx(tensors)
+        else:
+            preds = run_model(self.model, tensors.to(self.device), self.opt)
         return decode_predictions(preds, self.converter, self.opt)
