@@ -34,13 +34,14 @@ FONT = '/usr/share/fonts/truetype/nanum/NanumGothic.ttf'
 ALPHABET = os.path.join(REPO, 'korean', 'alphabets', 'ksx1001_with_space.txt')
 
 
-def render_lmdb(path: str, count: int, characters: str) -> None:
+def render_lmdb(path: str, count: int, characters: str, words: list[str] | None = None) -> None:
+    """``count`` images of random KS X 1001 syllable strings, or of ``words`` drawn at random."""
     font = ImageFont.truetype(FONT, 26)
     hangul = [ch for ch in characters if '가' <= ch <= '힣']
     rng = random.Random(0)
     with LmdbWriter(path) as writer:
         for _ in range(count):
-            word = ''.join(rng.choice(hangul) for _ in range(rng.randint(2, 6)))
+            word = rng.choice(words) if words else ''.join(rng.choice(hangul) for _ in range(rng.randint(2, 6)))
             image = Image.new('L', (28 * len(word) + 8, 34), 'white')
             ImageDraw.Draw(image).text((4, 2), word, fill='black', font=font)
             buffer = io.BytesIO()

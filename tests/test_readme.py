@@ -716,7 +716,8 @@ def test_training_at_scale_commands_run_as_written(tmp_path, font_cache, make_lm
             first_out, _ = first_node.communicate(timeout=COMMAND_TIMEOUT)
             assert first_node.returncode == 0, first_out[-4000:]
             assert 'end the training' in first_out + out
-    assert ran == ['train.py'] * 2 + ['test.py', 'demo.py'] + ['train.py'] * 3, ran
+    assert ran == ['train.py'] * 2 + ['test.py', 'demo.py', 'export.py', 'demo.py'] + ['train.py'] * 3, ran
+    assert (ws.root / 'korean_vgg_ctc.onnx').is_file() and (ws.root / 'korean_vgg_ctc.json').is_file()
     exp = ws.root / 'saved_models'
     assert (exp / 'korean_vgg_ctc' / 'train_state.pth').is_file()
     assert (exp / 'korean_ddp' / 'best_accuracy.json').is_file()
