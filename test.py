@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from dataset import AlignCollate, hierarchical_dataset, open_lmdb_readonly
+from dataset import AlignCollate, hierarchical_dataset
 # the inference path and the losses live in the layer below; imported here under upstream's
 # names too, for code that imports them from test.py
 from inference import (Prediction, decode_predictions, empty_text_input, load_model_for_inference,  # noqa: F401
@@ -138,30 +138,28 @@ def csv_text(header: list[str], rows) -> str:
     return buffer.getvalue()
 
 
-def save_errors(folder: str, sources: list[tuple[str, int]], metrics: RecognitionMetrics) -> list[str]:
-    """--save_errors: write into ``folder`` every sample with its prediction, the most confused
-    character pairs and a contact sheet of the worst errors (lowest confidence first; none when
-    nothing is wrong). Each file is written atomically. Returns the paths written."""
+def save_errors(folder: str, eval_data, metrics: RecognitionMetrics) -> list[str]:
+    """--save_errors: write into ``folder`` every sample of ``eval_data`` (evaluated in order
+    into ``metrics``) with its prediction, the most confused character pairs and a contact sheet
+    of the worst errors (lowest confidence first; none when nothing is wrong). Each file is
+    written atomically. Returns the paths written."""
     from korean.contact_sheet import contact_sheet
-    samples = metrics.samples
+    sources, samples = sample_sources(eval_data), metrics.samples
     if len(sources) != len(samples):  # only a bug can cause this; a CSV off by one would mislead
         raise RuntimeError(f'{len(sources)} samples in the datasets but {len(samples)} evaluated')
     os.makedirs(folder, exist_ok=True)
-    rows = [(root, index, label, prediction, f'{confidence:.6f}', correct)
-            for (root, index), (label, prediction, confidence, correct) in zip(sources, samples)]
     written = [os.path.join(folder, PREDICTIONS_CSV), os.path.join(folder, CONFUSIONS_CSV)]
     write_text_atomically(written[0], csv_text(
-        ['lmdb', 'index', 'label', 'prediction', 'confidence', 'correct'], rows))
+        ['lmdb', 'index', 'label', 'prediction', 'confidence', 'correct'],
+        [(root, index, label, prediction, f'{confidence:.6f}', correct)
+         for (root, index), (label, prediction, confidence, correct) in zip(sources, samples)]))
     write_text_atomically(written[1], csv_text(
         ['label_char', 'predicted_char', 'count'], confusion_counts(samples)))
-    errors = sorted((row for row in rows if not row[5]), key=lambda row: float(row[4]))[:MAX_SHEET_ERRORS]
+    wrong = sorted((k for k, sample in enumerate(samples) if not sample[3]), key=lambda k: samples[k][2])
     sheet = os.path.join(folder, WORST_ERRORS_PNG)
-    if errors:
-        items = []
-        for root, index, label, prediction, _, _ in errors:
-            with open_lmdb_readonly(root).begin(write=False) as txn:
-                items.append((txn.get(b'image-%09d' % index), label, prediction))
-        contact_sheet(items, sheet)
+    if wrong:
+        # the image as the dataset gives it to the model: upstream's blank one when it does not decode
+        contact_sheet([(eval_data[k][0], samples[k][0], samples[k][1]) for k in wrong[:MAX_SHEET_ERRORS]], sheet)
         written.append(sheet)
     elif os.path.exists(sheet):
         os.unlink(sheet)  # an earlier run's errors would pass for this run's
@@ -195,7 +193,7 @@ def benchmark_all_eval(model, criterion, converter, opt, calculate_infer_time=Fa
             print(metrics.summary())
             log.write(metrics.summary() + '\n')
             if opt.save_errors:
-                written = save_errors(f'./result/{opt.exp_name}/{name}', sample_sources(eval_data), metrics)
+                written = save_errors(f'./result/{opt.exp_name}/{name}', eval_data, metrics)
                 print(f'errors: {", ".join(written)}')
             print(dashed_line)
             log.write(dashed_line + '\n')
@@ -245,7 +243,7 @@ def test(opt):
             print(metrics.summary())
             log.write(metrics.summary() + '\n')
         if opt.save_errors:
-            written = save_errors(f'./result/{opt.exp_name}', sample_sources(eval_data), metrics)
+            written = save_errors(f'./result/{opt.exp_name}', eval_data, metrics)
             print(f'errors: {", ".join(written)}')
     return accuracy
 

@@ -333,6 +333,28 @@ def test_save_errors_sheet_shows_the_least_confident_errors_first(learned_model,
     assert all(row[5] == 'True' for row in read_csv(f'{result}/predictions.csv')[1:])
 
 
+def test_save_errors_shows_an_undecodable_image_as_the_blank_the_model_read(tmp_path, monkeypatch,
+                                                                           constant_model, render_word):
+    import lmdb
+    monkeypatch.chdir(tmp_path)
+    model = constant_model('CTC', 'xyz가', 'x')
+    env = lmdb.open(str(tmp_path / 'eval'), map_size=1 << 20)
+    with env.begin(write=True) as txn:
+        txn.put(b'num-samples', b'2')
+        txn.put(b'image-000000001', b'not an image')
+        txn.put(b'label-000000001', '가'.encode())
+        txn.put(b'image-000000002', render_word('x'))
+        txn.put(b'label-000000002', b'x')
+    env.close()
+    test_script.main(eval_argv(model.args, tmp_path / 'eval', model.checkpoint, '--save_errors'))
+    result = os.path.join('result', test_script.result_name(model.checkpoint))
+    # upstream reads it as a blank image labelled [dummy_label], cleaned to the alphabet: 'y'
+    assert [row[2:4] + row[5:] for row in read_csv(f'{result}/predictions.csv')[1:]] == [
+        ['y', 'x', 'False'], ['x', 'x', 'True']]
+    with Image.open(f'{result}/worst_errors.png') as sheet:
+        assert sheet.width == 260
+
+
 # ------------------------------------------------------------------------------------------
 # errors
 
