@@ -19,7 +19,7 @@ from inference import (Prediction, decode_predictions, empty_text_input, load_mo
                        print_model_parameters, run_model)
 from model import (baidu_ctc_cost, baidu_ctc_loss_class, config_path, flat_targets,  # noqa: F401
                    make_criterion, read_model_config)
-from utils import (Averager, RecognitionMetrics, add_common_options, align, configure_cuda,
+from utils import (Averager, InputError, RecognitionMetrics, add_common_options, align, configure_cuda,
                    finish_common_options, make_converter, normalized_similarity, pick_device, run_script,
                    write_text_atomically)
 
@@ -159,7 +159,11 @@ def save_errors(folder: str, eval_data, metrics: RecognitionMetrics) -> list[str
     sheet = os.path.join(folder, WORST_ERRORS_PNG)
     if wrong:
         # the image as the dataset gives it to the model: upstream's blank one when it does not decode
-        contact_sheet([(eval_data[k][0], samples[k][0], samples[k][1]) for k in wrong[:MAX_SHEET_ERRORS]], sheet)
+        try:
+            contact_sheet([(eval_data[k][0], samples[k][0], samples[k][1]) for k in wrong[:MAX_SHEET_ERRORS]],
+                          sheet)
+        except RuntimeError as e:  # no Korean font to label the sheet with
+            raise InputError(f'{e}; {written[0]} and {written[1]} are written') from None
         written.append(sheet)
     elif os.path.exists(sheet):
         os.unlink(sheet)  # an earlier run's errors would pass for this run's

@@ -392,6 +392,22 @@ def test_checkpoint_for_another_alphabet_names_both_class_counts(learned_model, 
     assert '14 classes' in message and '37' in message
 
 
+def test_save_errors_without_a_korean_font_is_one_line_and_keeps_the_csvs(tmp_path, monkeypatch, make_lmdb,
+                                                                         constant_model):
+    import korean.fonts
+    monkeypatch.chdir(tmp_path)
+    model = constant_model('CTC', 'xyz가', 'x')
+    argv = eval_argv(model.args, make_lmdb(tmp_path / 'eval', ['가']), model.checkpoint, '--save_errors')
+    monkeypatch.setattr(korean.fonts, 'find_korean_fonts', lambda *args, **kwargs: [])
+    with pytest.raises(SystemExit) as info:
+        run_script(test_script.main, argv)
+    message = str(info.value.code)
+    assert message.startswith('error: contact_sheet needs a Korean font') and '\n' not in message
+    result = os.path.join('.', 'result', test_script.result_name(model.checkpoint))
+    assert sorted(name for name in os.listdir(result) if name.endswith('.csv')) == ['confusions.csv',
+                                                                                    'predictions.csv']
+
+
 def test_baidu_ctc_without_the_binding(learned_model, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match='warpctc_pytorch'):
