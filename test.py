@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import os
 import shutil
 import time
@@ -9,7 +11,6 @@ import time
 import numpy as np
 import torch
 import torch.utils.data
-from nltk.metrics.distance import edit_distance
 
 from dataset import AlignCollate, hierarchical_dataset
 # the inference path and the losses live in the layer below; imported here under upstream's
@@ -18,12 +19,15 @@ from inference import (Prediction, decode_predictions, empty_text_input, load_mo
                        print_model_parameters, run_model)
 from model import (baidu_ctc_cost, baidu_ctc_loss_class, config_path, flat_targets,  # noqa: F401
                    make_criterion, read_model_config)
-from utils import (Averager, add_common_options, configure_cuda, finish_common_options, make_converter,
-                   pick_device, run_script)
+from utils import (Averager, InputError, RecognitionMetrics, add_common_options, align, configure_cuda,
+                   finish_common_options, make_converter, normalized_similarity, pick_device, run_script,
+                   write_text_atomically)
 
 BENCHMARK_SETS = ['IIIT5k_3000', 'SVT', 'IC03_860', 'IC03_867', 'IC13_857', 'IC13_1015',
                   'IC15_1811', 'IC15_2077', 'SVTP', 'CUTE80']
 CASE_INSENSITIVE_ALNUM = frozenset('0123456789abcdefghijklmnopqrstuvwxyz')
+MAX_SHEET_ERRORS = 48  # a contact sheet taller than this is no longer read image by image
+PREDICTIONS_CSV, CONFUSIONS_CSV, WORST_ERRORS_PNG = 'predictions.csv', 'confusions.csv', 'worst_errors.png'
 
 
 def validation_loss(criterion, image, labels, converter, opt, preds) -> torch.Tensor:
@@ -47,17 +51,12 @@ def comparable(text: str, opt) -> str:
     return text
 
 
-def normalized_edit_similarity(gt: str, pred: str) -> float:
-    """ICDAR 2019 norm_ED for one sample: 0 when either side is empty."""
-    if not gt or not pred:
-        return 0.0
-    return 1 - edit_distance(pred, gt) / max(len(gt), len(pred))
-
-
-def validation(model, criterion, evaluation_loader, converter, opt):
+def validation(model, criterion, evaluation_loader, converter, opt, metrics: RecognitionMetrics | None = None):
     """Evaluate over a loader. Returns upstream's tuple: (valid loss, accuracy %, norm_ED,
     predictions of the last batch, their confidences, the last batch's labels, total forward
-    time in seconds, number of samples)."""
+    time in seconds, number of samples). ``metrics``, when given, gets every sample's label
+    and prediction as scored (see :func:`comparable`), confidence and correctness; the tuple
+    stays upstream's because DTRB users unpack it."""
     device = next(model.parameters()).device
     n_correct = 0
     norm_ED = 0.0
@@ -82,13 +81,15 @@ def validation(model, criterion, evaluation_loader, converter, opt):
         preds_str = [p.text for p in predictions]
         confidence_score_list = [p.confidence for p in predictions]
 
-        for gt, pred in zip(labels, preds_str):
+        for gt, pred, confidence in zip(labels, preds_str, confidence_score_list):
             # a label longer than the model can emit (possible with --data_filtering_off) is a miss
             fits = len(gt) <= opt.batch_max_length
             gt_c, pred_c = comparable(gt, opt), comparable(pred, opt)
-            if fits and pred_c == gt_c:
-                n_correct += 1
-            norm_ED += normalized_edit_similarity(gt_c, pred_c)
+            correct = fits and pred_c == gt_c
+            n_correct += correct
+            norm_ED += normalized_similarity(gt_c, pred_c)
+            if metrics is not None:
+                metrics.add(gt_c, pred_c, confidence, correct)
 
     accuracy = n_correct / float(length_of_data) * 100 if length_of_data else 0.0
     norm_ED = norm_ED / float(length_of_data) if length_of_data else 0.0
@@ -109,6 +110,66 @@ def make_eval_loader(root: str, opt, batch_size: int, shuffle: bool = False):
     return eval_data, eval_data_log, loader
 
 
+def sample_sources(eval_data) -> list[tuple[str, int]]:
+    """(LMDB folder, LMDB index) of every sample of a :func:`make_eval_loader` dataset, in the
+    order an unshuffled loader yields them."""
+    return [(os.path.normpath(dataset.root), int(index)) for dataset in eval_data.datasets
+            for index in dataset.filtered_index_list]
+
+
+def confusion_counts(samples) -> list[tuple[str, str, int]]:
+    """(label character, predicted character, count) over the wrong samples, most frequent
+    first; '' is the missing side of an insertion or a deletion."""
+    counts: dict[tuple[str, str], int] = {}
+    for label, prediction, _, correct in samples:
+        if correct:
+            continue
+        for pair in align(label, prediction):
+            if pair[0] != pair[1]:
+                counts[pair] = counts.get(pair, 0) + 1
+    return [(a, b, n) for (a, b), n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+
+
+def csv_text(header: list[str], rows) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator='\n')
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def save_errors(folder: str, eval_data, metrics: RecognitionMetrics) -> list[str]:
+    """--save_errors: write into ``folder`` every sample of ``eval_data`` (evaluated in order
+    into ``metrics``) with its prediction, the most confused character pairs and a contact sheet
+    of the worst errors (lowest confidence first; none when nothing is wrong). Each file is
+    written atomically. Returns the paths written."""
+    from korean.contact_sheet import contact_sheet
+    sources, samples = sample_sources(eval_data), metrics.samples
+    if len(sources) != len(samples):  # only a bug can cause this; a CSV off by one would mislead
+        raise RuntimeError(f'{len(sources)} samples in the datasets but {len(samples)} evaluated')
+    os.makedirs(folder, exist_ok=True)
+    written = [os.path.join(folder, PREDICTIONS_CSV), os.path.join(folder, CONFUSIONS_CSV)]
+    write_text_atomically(written[0], csv_text(
+        ['lmdb', 'index', 'label', 'prediction', 'confidence', 'correct'],
+        [(root, index, label, prediction, f'{confidence:.6f}', correct)
+         for (root, index), (label, prediction, confidence, correct) in zip(sources, samples)]))
+    write_text_atomically(written[1], csv_text(
+        ['label_char', 'predicted_char', 'count'], confusion_counts(samples)))
+    wrong = sorted((k for k, sample in enumerate(samples) if not sample[3]), key=lambda k: samples[k][2])
+    sheet = os.path.join(folder, WORST_ERRORS_PNG)
+    if wrong:
+        # the image as the dataset gives it to the model: upstream's blank one when it does not decode
+        try:
+            contact_sheet([(eval_data[k][0], samples[k][0], samples[k][1]) for k in wrong[:MAX_SHEET_ERRORS]],
+                          sheet)
+        except RuntimeError as e:  # no Korean font to label the sheet with
+            raise InputError(f'{e}; {written[0]} and {written[1]} are written') from None
+        written.append(sheet)
+    elif os.path.exists(sheet):
+        os.unlink(sheet)  # an earlier run's errors would pass for this run's
+    return written
+
+
 def benchmark_all_eval(model, criterion, converter, opt, calculate_infer_time=False):
     """Evaluate the ten standard benchmarks under --eval_data and log per-set results."""
     evaluation_batch_size = 1 if calculate_infer_time else opt.batch_size
@@ -123,8 +184,9 @@ def benchmark_all_eval(model, criterion, converter, opt, calculate_infer_time=Fa
         for name in BENCHMARK_SETS:
             eval_data, eval_data_log, loader = make_eval_loader(
                 os.path.join(opt.eval_data, name), opt, evaluation_batch_size)
+            metrics = RecognitionMetrics(keep_samples=opt.save_errors)
             _, accuracy, norm_ED, _, _, _, infer_time, length_of_data = validation(
-                model, criterion, loader, converter, opt)
+                model, criterion, loader, converter, opt, metrics)
             list_accuracy.append(f'{accuracy:0.3f}')
             total_forward_time += infer_time
             total_evaluation_data_number += len(eval_data)
@@ -132,6 +194,11 @@ def benchmark_all_eval(model, criterion, converter, opt, calculate_infer_time=Fa
             log.write(eval_data_log)
             print(f'Acc {accuracy:0.3f}\t normalized_ED {norm_ED:0.3f}')
             log.write(f'Acc {accuracy:0.3f}\t normalized_ED {norm_ED:0.3f}\n')
+            print(metrics.summary())
+            log.write(metrics.summary() + '\n')
+            if opt.save_errors:
+                written = save_errors(f'./result/{opt.exp_name}/{name}', eval_data, metrics)
+                print(f'errors: {", ".join(written)}')
             print(dashed_line)
             log.write(dashed_line + '\n')
 
@@ -168,12 +235,20 @@ def test(opt):
     with torch.no_grad():
         if opt.benchmark_all_eval:
             return benchmark_all_eval(model, criterion, converter, opt)
-        _, eval_data_log, loader = make_eval_loader(opt.eval_data, opt, opt.batch_size)
-        _, accuracy, norm_ED, _, _, _, _, length_of_data = validation(model, criterion, loader, converter, opt)
+        eval_data, eval_data_log, loader = make_eval_loader(opt.eval_data, opt, opt.batch_size)
+        metrics = RecognitionMetrics(keep_samples=opt.save_errors)
+        _, accuracy, norm_ED, _, _, _, _, length_of_data = validation(
+            model, criterion, loader, converter, opt, metrics)
         with open(f'./result/{opt.exp_name}/log_evaluation.txt', 'a', encoding='utf-8') as log:
             log.write(eval_data_log)
             print(f'{accuracy:0.3f}')
             log.write(f'{accuracy:0.3f}\n')
+            # after upstream's accuracy line, so whatever reads that line still finds it
+            print(metrics.summary())
+            log.write(metrics.summary() + '\n')
+        if opt.save_errors:
+            written = save_errors(f'./result/{opt.exp_name}', eval_data, metrics)
+            print(f'errors: {", ".join(written)}')
     return accuracy
 
 
@@ -184,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_options(parser, saved_model_required=True)
     parser.add_argument('--data_filtering_off', action='store_true', help='for data_filtering_off mode')
     parser.add_argument('--baiduCTC', action='store_true', help='use the warp-ctc CTC loss (needs warpctc_pytorch)')
+    parser.add_argument('--save_errors', action='store_true',
+                        help=f'also write {PREDICTIONS_CSV} (every sample), {CONFUSIONS_CSV} (the most '
+                             f'confused character pairs) and {WORST_ERRORS_PNG} (the worst errors) into '
+                             'the result folder (one sub-folder per set with --benchmark_all_eval)')
     return parser
 
 

@@ -23,7 +23,7 @@ from model import (TRAINING_STATE_NAME, Model, baidu_ctc_cost, baidu_ctc_loss_cl
 from test import make_eval_loader, validation
 from utils import (Averager, DistributedContext, InputError, add_common_options, configure_cuda,
                    cut_at_eos, finish_common_options, init_distributed, make_converter, model_config,
-                   run_script)
+                   run_script, write_text_atomically)
 
 CHECKPOINT_EVERY = 100_000  # upstream writes iter_{N}.pth every 1e5 iterations
 
@@ -254,13 +254,6 @@ class TrainingLog:
 
     def close(self) -> None:
         self.writer.close()
-
-
-def write_text_atomically(path: str, text: str) -> None:
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w', encoding='utf-8', newline='') as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def autocast_dtype(opt, device) -> torch.dtype | None:

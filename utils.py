@@ -1,5 +1,6 @@
 """Label handling shared by every script: the alphabet, the CTC / Attn label converters,
-the loss averager and the command-line options train.py, test.py and demo.py have in common.
+the Korean metrics (CER, jamo 1-NED), the loss averager and the command-line options
+train.py, test.py and demo.py have in common.
 
 torch is imported only where tensors are made, so the data tools that need just the alphabet
 (the image generator's worker processes, the crawler) start without loading it.
@@ -259,6 +260,137 @@ class Averager:
     def val(self) -> float:
         return self.sum / self.n_count if self.n_count else 0.0
 
+
+
+# ----------------------------------------------------------------------------------------------
+# metrics beyond upstream's accuracy and norm_ED: CER and jamo-level 1-NED
+
+FIRST_SYLLABLE, LAST_SYLLABLE = 0xAC00, 0xD7A3
+INITIAL_JAMO, MEDIAL_JAMO, FINAL_JAMO = 0x1100, 0x1161, 0x11A7  # U+11A7 + 0 = no final
+MEDIALS, FINALS = 21, 28
+
+
+def jamo(text: str) -> str:
+    """``text`` with every precomposed Hangul syllable (U+AC00..U+D7A3) split into its
+    initial, medial and (when present) final conjoining jamo, computed from the Unicode
+    arithmetic; everything else is kept as is. Unlike NFD, accented Latin letters stay whole."""
+    out = []
+    for ch in text:
+        code = ord(ch) - FIRST_SYLLABLE
+        if 0 <= code <= LAST_SYLLABLE - FIRST_SYLLABLE:
+            out.append(chr(INITIAL_JAMO + code // (MEDIALS * FINALS)))
+            out.append(chr(MEDIAL_JAMO + code // FINALS % MEDIALS))
+            if code % FINALS:
+                out.append(chr(FINAL_JAMO + code % FINALS))
+        else:
+            out.append(ch)
+    return ''.join(out)
+
+
+def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
+    """Levenshtein distance (insertions, deletions and substitutions all cost 1)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        diagonal, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (ca != cb))
+    return row[-1]
+
+
+def align(label: str, prediction: str) -> list[tuple[str, str]]:
+    """A minimum-edit alignment of the two strings as (label character, predicted character)
+    pairs, '' standing for the missing side of an insertion or deletion. Ties go to a
+    substitution first, so 현재 -> 현새 aligns 재 with 새 rather than as a deletion and an insertion."""
+    n, m = len(label), len(prediction)
+    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        cost[i][0] = i
+    for j in range(m + 1):
+        cost[0][j] = j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            cost[i][j] = min(cost[i - 1][j] + 1, cost[i][j - 1] + 1,
+                             cost[i - 1][j - 1] + (label[i - 1] != prediction[j - 1]))
+    pairs = []
+    i, j = n, m
+    while i or j:
+        if i and j and cost[i][j] == cost[i - 1][j - 1] + (label[i - 1] != prediction[j - 1]):
+            pairs.append((label[i - 1], prediction[j - 1]))
+            i, j = i - 1, j - 1
+        elif i and cost[i][j] == cost[i - 1][j] + 1:
+            pairs.append((label[i - 1], ''))
+            i -= 1
+        else:
+            pairs.append(('', prediction[j - 1]))
+            j -= 1
+    return pairs[::-1]
+
+
+def normalized_similarity(label: Sequence[str], prediction: Sequence[str]) -> float:
+    """1 - edit distance / the longer length; 0 when either side is empty (ICDAR 2019's norm_ED
+    rule for one sample)."""
+    if not label or not prediction:
+        return 0.0
+    return 1 - edit_distance(label, prediction) / max(len(label), len(prediction))
+
+
+class RecognitionMetrics:
+    """Accumulates the Korean metrics over a set of (label, prediction) pairs.
+
+    * ``cer``: the total character edit distance over the total label characters (0 for an
+      empty set; ``inf`` when the labels hold no characters but the predictions do).
+    * ``jamo_similarity``: jamo-level 1-NED, the mean over samples of
+      :func:`normalized_similarity` of the :func:`jamo` strings, so one wrong jamo in a
+      syllable costs a third of a wrong syllable.
+
+    With ``keep_samples`` every :meth:`add` is also kept in ``samples`` as
+    (label, prediction, confidence, correct), for error reports.
+    """
+
+    def __init__(self, keep_samples: bool = False):
+        self.keep_samples = keep_samples
+        self.count = 0
+        self.char_errors = 0
+        self.label_chars = 0
+        self.jamo_total = 0.0
+        self.samples: list[tuple[str, str, float | None, bool | None]] = []
+
+    def add(self, label: str, prediction: str, confidence: float | None = None,
+            correct: bool | None = None) -> None:
+        self.count += 1
+        self.char_errors += edit_distance(label, prediction)
+        self.label_chars += len(label)
+        self.jamo_total += normalized_similarity(jamo(label), jamo(prediction))
+        if self.keep_samples:
+            self.samples.append((label, prediction, confidence, correct))
+
+    @property
+    def cer(self) -> float:
+        if self.label_chars:
+            return self.char_errors / self.label_chars
+        return float('inf') if self.char_errors else 0.0
+
+    @property
+    def jamo_similarity(self) -> float:
+        return self.jamo_total / self.count if self.count else 0.0
+
+    def summary(self) -> str:
+        """The line test.py prints and logs after upstream's accuracy."""
+        return f'CER {self.cer:0.4f}\t jamo_1-NED {self.jamo_similarity:0.4f}'
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to a temporary file beside ``path``, then rename it over ``path``:
+    an interruption leaves the old file or the new one, never half of one."""
+    path = os.fspath(path)
+    tmp = f'{path}.tmp{os.getpid()}'
+    try:
+        with open(tmp, 'w', encoding='utf-8', newline='') as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 # ----------------------------------------------------------------------------------------------
 # command-line options shared by train.py, test.py and demo.py

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -180,9 +181,12 @@ def generate_cmd(output: Path, num_images: int, seed: int, workers: int, font_di
 
 
 def parse_accuracy(test_output: str) -> float:
-    """test.py's last printed line is the accuracy with three decimals."""
-    lines = [line for line in test_output.strip().splitlines() if line.strip()]
-    return float(lines[-1])
+    """test.py's accuracy: its last line that is a number with three decimals (upstream's
+    accuracy line; the CER / jamo 1-NED line now follows it)."""
+    for line in reversed(test_output.strip().splitlines()):
+        if re.fullmatch(r'\d+\.\d{3}', line.strip()):
+            return float(line)
+    raise ValueError(f'test.py printed no accuracy line:\n{test_output[-2000:]}')
 
 
 def export_demo_images(lmdb_path: Path, folder: Path, count: int) -> list[tuple[Path, str]]:

@@ -7,6 +7,7 @@ import contextlib
 import io
 import math
 import os
+import re
 import sys
 import threading
 import time
@@ -22,6 +23,18 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 KOREAN_FONT = '/usr/share/fonts/truetype/nanum/NanumGothic.ttf'
+
+ACCURACY_LINE = re.compile(r'\d+\.\d{3}')
+METRICS_LINE = re.compile(r'CER (\d+\.\d{4}|inf)\t jamo_1-NED \d+\.\d{4}')
+
+
+def accuracy_line(out: str) -> str:
+    """test.py's upstream accuracy line, checked to be the last but one line printed, with the
+    CER / jamo 1-NED line after it."""
+    lines = out.strip().splitlines()
+    assert len(lines) >= 2 and ACCURACY_LINE.fullmatch(lines[-2]) and METRICS_LINE.fullmatch(lines[-1]), \
+        f'test.py did not end with its accuracy and metrics lines:\n{out[-2000:]}'
+    return lines[-2]
 
 # The architecture every script test uses: DTRB's VGG-BiLSTM-CTC at a size that trains in seconds.
 TINY_CTC = ['--Transformation', 'None', '--FeatureExtraction', 'VGG', '--SequenceModeling', 'BiLSTM',

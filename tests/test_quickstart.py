@@ -1,8 +1,10 @@
 """korean/quickstart.py's wall-time budget: the step time measured by real timed train.py runs
-on a real LMDB, and the number of steps sized from it."""
+on a real LMDB, and the number of steps sized from it; reading test.py's accuracy."""
 from __future__ import annotations
 
 import sys
+
+import pytest
 
 from conftest import LEARNED_WORDS, TINY_CTC
 from korean import quickstart
@@ -41,3 +43,11 @@ def test_timed_probes_run_train_py_and_leave_no_model_behind(tmp_path, make_lmdb
     assert 0 < timing.step_s < timing.probe_s
     assert 0 <= timing.fixed_s < timing.probe_s
     assert not (quickstart.REPO_ROOT / 'saved_models' / exp_name).exists()
+
+
+def test_parse_accuracy_reads_upstreams_line_before_the_korean_metrics():
+    out = ('dataset_root:    data/test\t dataset: /\nsub-directory:\t/.\t num samples: 1000\n'
+           '44.800\nCER 0.1830\t jamo_1-NED 0.8710\n')
+    assert quickstart.parse_accuracy(out) == 44.8
+    with pytest.raises(ValueError, match='no accuracy line'):
+        quickstart.parse_accuracy('CER 0.1830\t jamo_1-NED 0.8710\n')

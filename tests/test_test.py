@@ -1,19 +1,24 @@
 """test.py: the printed accuracy, ./result/{exp_name}/ and its logs, accuracy / norm_ED /
-confidence per the contract (checked against a reimplementation, with models whose outputs are
-known), the --data_filtering_off and --sensitive rules and --benchmark_all_eval."""
+confidence per the contract and CER / jamo 1-NED after them (checked against reimplementations,
+with models whose outputs are known), the --data_filtering_off and --sensitive rules,
+--benchmark_all_eval and --save_errors."""
+import csv
 import os
 import re
 import shutil
 import subprocess
 import sys
+import unicodedata
 
 import pytest
 import torch
+from PIL import Image
 
 import test as test_script
 from conftest import LEARNED_WORDS, REPO
 from model import Model
-from utils import AttnLabelConverter, CTCLabelConverter, finish_common_options, make_converter, run_script
+from utils import (AttnLabelConverter, CTCLabelConverter, RecognitionMetrics, finish_common_options, make_converter,
+                   run_script)
 
 torch.set_num_threads(1)
 
@@ -46,7 +51,26 @@ def reference_scores(pairs, batch_max_length=25, sensitive_and_filtering_off=Fal
     return 100.0 * correct / len(pairs), ned / len(pairs)
 
 
-def evaluate(argv):
+def reference_korean_metrics(pairs):
+    """(CER, jamo 1-NED) of (label, prediction) pairs, with Unicode's NFD as the jamo split
+    (the same as the arithmetic one for Hangul syllables; these labels hold no other letter
+    NFD would change)."""
+    errors = sum(levenshtein(gt, pred) for gt, pred in pairs)
+    chars = sum(len(gt) for gt, _ in pairs)
+    similarity = 0.0
+    for gt, pred in pairs:
+        gt, pred = unicodedata.normalize('NFD', gt), unicodedata.normalize('NFD', pred)
+        if gt and pred:
+            similarity += 1 - levenshtein(gt, pred) / max(len(gt), len(pred))
+    return errors / chars, similarity / len(pairs)
+
+
+def metrics_line(pairs):
+    cer, similarity = reference_korean_metrics(pairs)
+    return f'CER {cer:0.4f}\t jamo_1-NED {similarity:0.4f}'
+
+
+def evaluate(argv, metrics=None):
     """What test.py computes for ``argv``, through its own functions, as validation()'s tuple."""
     opt = finish_common_options(test_script.build_parser().parse_args(argv))
     opt.num_gpu = 0
@@ -55,7 +79,8 @@ def evaluate(argv):
     model = test_script.load_model_for_inference(opt, device)
     _, _, loader = test_script.make_eval_loader(opt.eval_data, opt, opt.batch_size)
     with torch.no_grad():
-        return test_script.validation(model, test_script.make_criterion(opt, device), loader, converter, opt)
+        return test_script.validation(model, test_script.make_criterion(opt, device), loader, converter, opt,
+                                      metrics)
 
 
 def eval_argv(args, eval_data, checkpoint, *extra):
@@ -80,7 +105,24 @@ def test_ctc_accuracy_norm_ed_and_confidence(tmp_path, monkeypatch, make_lmdb, c
     assert confidences == pytest.approx([model.probability ** VGG_STEPS] * 2, rel=1e-4)
     capsys.readouterr()
     assert test_script.main(argv) == pytest.approx(expected_accuracy)
-    assert capsys.readouterr().out.splitlines()[-1] == f'{expected_accuracy:0.3f}' == '16.667'
+    # upstream's accuracy line stays as it was; the Korean metrics follow it
+    assert capsys.readouterr().out.splitlines()[-2:] == ['16.667', 'CER 0.7143\t jamo_1-NED 0.3333']
+    assert metrics_line([(gt, 'x') for gt in labels]) == 'CER 0.7143\t jamo_1-NED 0.3333'
+
+
+def test_validation_keeps_upstreams_tuple_and_fills_an_accumulator(tmp_path, make_lmdb, learned_model):
+    images = ['가나', '다라마', '바-사', 'Ab7']
+    labels = ['나나', '다라', '바-사', 'Ab7']
+    argv = eval_argv(learned_model.args, make_lmdb(tmp_path / 'eval', labels, image_texts=images),
+                     learned_model.checkpoint)
+    metrics = RecognitionMetrics(keep_samples=True)
+    result = evaluate(argv, metrics)
+    assert len(result) == 8 and result[1:3] == evaluate(argv)[1:3]
+    pairs = list(zip(labels, images))  # the learned model reads every image right
+    assert (metrics.cer, metrics.jamo_similarity) == pytest.approx(reference_korean_metrics(pairs))
+    assert metrics.cer == pytest.approx(2 / 10)  # 나→가 and an extra 마 over 10 label characters
+    assert [(label, prediction, correct) for label, prediction, _, correct in metrics.samples] == [
+        ('나나', '가나', False), ('다라', '다라마', False), ('바-사', '바-사', True), ('Ab7', 'Ab7', True)]
 
 
 def test_attn_prediction_without_eos_is_kept_whole(tmp_path, make_lmdb, constant_model):
@@ -137,14 +179,14 @@ def test_result_folder_checkpoint_copy_and_appended_log(learned_model, tmp_path,
     argv = eval_argv(learned_model.args, learned_model.lmdb, 'saved_models/korean/best_accuracy.pth')
     for _ in range(2):
         assert test_script.main(argv) == 100.0
-    assert capsys.readouterr().out.splitlines()[-1] == '100.000'
+    assert capsys.readouterr().out.splitlines()[-2:] == ['100.000', 'CER 0.0000\t jamo_1-NED 1.0000']
     result = 'result/korean_best_accuracy.pth'
     assert sorted(os.listdir(result)) == ['best_accuracy.pth', 'log_evaluation.txt']
     with open(f'{result}/best_accuracy.pth', 'rb') as copy, open(learned_model.checkpoint, 'rb') as original:
         assert copy.read() == original.read()
     with open(f'{result}/log_evaluation.txt', encoding='utf-8') as f:
         entry = (f'dataset_root:    {learned_model.lmdb}\t dataset: /\n'
-                 'sub-directory:\t/.\t num samples: 4\n100.000\n')
+                 'sub-directory:\t/.\t num samples: 4\n100.000\nCER 0.0000\t jamo_1-NED 1.0000\n')
         assert f.read() == entry * 2
 
     os.makedirs('runs/a/b')
@@ -196,32 +238,121 @@ def test_benchmark_all_eval(learned_model, tmp_path, monkeypatch, make_lmdb, cap
         images = [LEARNED_WORDS[(i + k) % 4] for k in range(1 + i % 3)]
         labels = [text if (i + k) % 3 else '가' for k, text in enumerate(images)]
         make_lmdb(tmp_path / 'evaluation' / name, labels, image_texts=images)
-        expected.append((len(images), reference_scores(list(zip(labels, images)))))
+        expected.append((len(images), reference_scores(list(zip(labels, images))), list(zip(labels, images))))
     os.makedirs('saved_models/korean')
     shutil.copy(learned_model.checkpoint, 'saved_models/korean/best_accuracy.pth')
     argv = eval_argv(learned_model.args, 'evaluation', 'saved_models/korean/best_accuracy.pth',
-                     '--benchmark_all_eval')
+                     '--benchmark_all_eval', '--save_errors')
     capsys.readouterr()
     test_script.main(argv)
     out = capsys.readouterr().out
     with open('result/korean_best_accuracy.pth/log_all_evaluation.txt', encoding='utf-8') as f:
         log = f.read()
 
-    for (count, (accuracy, ned)), name in zip(expected, names):
+    for (count, (accuracy, ned), pairs), name in zip(expected, names):
         block = (f'dataset_root:    evaluation/{name}\t dataset: /\nsub-directory:\t/.\t num samples: {count}\n'
-                 f'Acc {accuracy:0.3f}\t normalized_ED {ned:0.3f}\n' + '-' * 80 + '\n')
+                 f'Acc {accuracy:0.3f}\t normalized_ED {ned:0.3f}\n{metrics_line(pairs)}\n' + '-' * 80 + '\n')
         assert block in log
-    total = sum(count * accuracy for count, (accuracy, _) in expected) / sum(count for count, _ in expected)
+        with open(f'result/korean_best_accuracy.pth/{name}/predictions.csv', encoding='utf-8') as f:
+            rows = list(csv.DictReader(f))
+        assert [(row['label'], row['prediction']) for row in rows] == pairs
+    total = sum(count * accuracy for count, (accuracy, _), _ in expected) / sum(count for count, _, _ in expected)
     opt = finish_common_options(test_script.build_parser().parse_args(argv))
     make_converter(opt)
     parameters = sum(p.numel() for p in Model(opt).parameters())
-    pattern = ''.join(f'{name}: {accuracy:0.3f}\t' for name, (_, (accuracy, _)) in zip(names, expected))
+    pattern = ''.join(f'{name}: {accuracy:0.3f}\t' for name, (_, (accuracy, _), _) in zip(names, expected))
     pattern = (re.escape(f'accuracy: {pattern}total_accuracy: {total:0.3f}\t')
                + r'averaged_infer_time: \d+\.\d{3}\t' + re.escape(f'# parameters: {parameters / 1e6:0.3f}'))
     final = re.fullmatch(pattern, log.splitlines()[-1])
     assert final, log.splitlines()[-1]
     assert out.splitlines()[-1] == log.splitlines()[-1]
     assert log.startswith('-' * 80 + '\n')
+
+
+# ------------------------------------------------------------------------------------------
+# --save_errors
+
+
+def read_csv(path):
+    with open(path, encoding='utf-8', newline='') as f:
+        return list(csv.reader(f))
+
+
+def test_save_errors_with_a_known_output_model(tmp_path, monkeypatch, make_lmdb, constant_model, capsys):
+    monkeypatch.chdir(tmp_path)
+    model = constant_model('CTC', 'xyz가', 'x')  # reads 'x' in every image
+    lmdb_path = make_lmdb(tmp_path / 'eval', ['x', '가', 'xy', 'x가'])
+    argv = eval_argv(model.args, lmdb_path, model.checkpoint, '--save_errors')
+    test_script.main(argv)
+    out = capsys.readouterr().out.splitlines()
+    result = os.path.join('.', 'result', test_script.result_name(model.checkpoint))
+    # CER (0 + 1 + 1 + 1) / 6 characters; jamo 1-NED (1 + 0 + 1/2 + 1/3) / 4, 가 being ㄱㅏ
+    assert out[-3:-1] == ['25.000', 'CER 0.5000\t jamo_1-NED 0.4583']  # upstream's line, ours after it
+    assert out[-1] == (f'errors: {result}/predictions.csv, {result}/confusions.csv, '
+                       f'{result}/worst_errors.png')
+    confidence = f'{model.probability ** VGG_STEPS:.6f}'
+    assert read_csv(f'{result}/predictions.csv') == [
+        ['lmdb', 'index', 'label', 'prediction', 'confidence', 'correct'],
+        [lmdb_path, '1', 'x', 'x', confidence, 'True'],
+        [lmdb_path, '2', '가', 'x', confidence, 'False'],
+        [lmdb_path, '3', 'xy', 'x', confidence, 'False'],
+        [lmdb_path, '4', 'x가', 'x', confidence, 'False']]
+    assert read_csv(f'{result}/confusions.csv') == [
+        ['label_char', 'predicted_char', 'count'], ['y', '', '1'], ['가', '', '1'], ['가', 'x', '1']]
+    with Image.open(f'{result}/worst_errors.png') as sheet:
+        assert sheet.format == 'PNG' and sheet.width == 3 * 260  # three errors, one row
+    assert not [name for name in os.listdir(result) if '.tmp' in name]
+
+
+def test_save_errors_sheet_shows_the_least_confident_errors_first(learned_model, tmp_path, monkeypatch,
+                                                                 make_lmdb, render_word):
+    from korean.contact_sheet import contact_sheet
+    monkeypatch.chdir(tmp_path)
+    images = ['가나', '다라마', 'Ab7', '바-사', '가나']
+    labels = ['가나', '다라', 'Ab7', '바사', '나가']
+    lmdb_path = make_lmdb(tmp_path / 'eval', labels, image_texts=images)
+    test_script.main(eval_argv(learned_model.args, lmdb_path, learned_model.checkpoint, '--save_errors'))
+    result = os.path.join('result', test_script.result_name(learned_model.checkpoint))
+    rows = read_csv(f'{result}/predictions.csv')[1:]
+    assert [(row[2], row[3], row[5]) for row in rows] == [
+        (label, image, str(label == image)) for label, image in zip(labels, images)]
+    assert [row[1] for row in rows] == ['1', '2', '3', '4', '5'] and {row[0] for row in rows} == {lmdb_path}
+    assert read_csv(f'{result}/confusions.csv')[1:] == [
+        ['', '-', '1'], ['', '마', '1'], ['가', '나', '1'], ['나', '가', '1']]  # '' = nothing in the label
+    wrong = sorted((row for row in rows if row[5] == 'False'), key=lambda row: float(row[4]))
+    assert len({row[4] for row in wrong}) == 3  # distinct confidences, so the order means something
+    expected = contact_sheet([(render_word(images[int(row[1]) - 1]), row[2], row[3]) for row in wrong],
+                             tmp_path / 'expected.png')
+    with Image.open(f'{result}/worst_errors.png') as got, Image.open(expected) as want:
+        assert got.tobytes() == want.tobytes()
+
+    # a second run with nothing wrong removes the first run's sheet rather than leave it to mislead
+    test_script.main(eval_argv(learned_model.args, learned_model.lmdb, learned_model.checkpoint, '--save_errors'))
+    assert not os.path.exists(f'{result}/worst_errors.png')
+    assert read_csv(f'{result}/confusions.csv') == [['label_char', 'predicted_char', 'count']]
+    assert all(row[5] == 'True' for row in read_csv(f'{result}/predictions.csv')[1:])
+
+
+def test_save_errors_shows_an_undecodable_image_as_the_blank_the_model_read(tmp_path, monkeypatch,
+                                                                           constant_model, render_word):
+    import lmdb
+    monkeypatch.chdir(tmp_path)
+    model = constant_model('CTC', 'xyz가', 'x')
+    env = lmdb.open(str(tmp_path / 'eval'), map_size=1 << 20)
+    with env.begin(write=True) as txn:
+        txn.put(b'num-samples', b'2')
+        txn.put(b'image-000000001', b'not an image')
+        txn.put(b'label-000000001', '가'.encode())
+        txn.put(b'image-000000002', render_word('x'))
+        txn.put(b'label-000000002', b'x')
+    env.close()
+    test_script.main(eval_argv(model.args, tmp_path / 'eval', model.checkpoint, '--save_errors'))
+    result = os.path.join('result', test_script.result_name(model.checkpoint))
+    # upstream reads it as a blank image labelled [dummy_label], cleaned to the alphabet: 'y'
+    assert [row[2:4] + row[5:] for row in read_csv(f'{result}/predictions.csv')[1:]] == [
+        ['y', 'x', 'False'], ['x', 'x', 'True']]
+    with Image.open(f'{result}/worst_errors.png') as sheet:
+        assert sheet.width == 260
 
 
 # ------------------------------------------------------------------------------------------
@@ -259,6 +390,22 @@ def test_checkpoint_for_another_alphabet_names_both_class_counts(learned_model, 
     message = str(info.value.code)
     assert message.startswith('error: ') and bare in message
     assert '14 classes' in message and '37' in message
+
+
+def test_save_errors_without_a_korean_font_is_one_line_and_keeps_the_csvs(tmp_path, monkeypatch, make_lmdb,
+                                                                         constant_model):
+    import korean.fonts
+    monkeypatch.chdir(tmp_path)
+    model = constant_model('CTC', 'xyz가', 'x')
+    argv = eval_argv(model.args, make_lmdb(tmp_path / 'eval', ['가']), model.checkpoint, '--save_errors')
+    monkeypatch.setattr(korean.fonts, 'find_korean_fonts', lambda *args, **kwargs: [])
+    with pytest.raises(SystemExit) as info:
+        run_script(test_script.main, argv)
+    message = str(info.value.code)
+    assert message.startswith('error: contact_sheet needs a Korean font') and '\n' not in message
+    result = os.path.join('.', 'result', test_script.result_name(model.checkpoint))
+    assert sorted(name for name in os.listdir(result) if name.endswith('.csv')) == ['confusions.csv',
+                                                                                    'predictions.csv']
 
 
 def test_baidu_ctc_without_the_binding(learned_model, tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ import torch
 import demo
 import test as test_script
 import train
-from conftest import LEARNED_WORDS, REPO, TINY_CTC
+from conftest import LEARNED_WORDS, REPO, TINY_CTC, accuracy_line
 from model import read_checkpoint
 from utils import finish_common_options, run_script
 
@@ -102,7 +102,7 @@ def test_a_model_learns_korean_words_and_test_py_agrees(learned_model, tmp_path,
     accuracy = test_script.main(learned_model.args + ['--eval_data', learned_model.lmdb, '--workers', '0',
                                                       '--saved_model', 'saved_models/learned/best_accuracy.pth'])
     assert accuracy == 100.0
-    assert capsys.readouterr().out.splitlines()[-1] == '100.000'
+    assert accuracy_line(capsys.readouterr().out) == '100.000'
 
 
 def test_opt_txt_and_log_dataset(learned_model):
@@ -165,7 +165,7 @@ def test_tps_checkpoint_loads_in_test_and_demo(tmp_path, monkeypatch, make_lmdb,
     capsys.readouterr()
     accuracy = test_script.main(arch + ['--character', '가나다라', '--eval_data', lmdb_path,
                                         '--saved_model', checkpoint, '--workers', '0'])
-    assert capsys.readouterr().out.splitlines()[-1] == f'{accuracy:0.3f}'
+    assert accuracy_line(capsys.readouterr().out) == f'{accuracy:0.3f}'
     os.mkdir('images')
     with open('images/가나.png', 'wb') as f:
         f.write(render_word('가나'))
@@ -563,7 +563,7 @@ def test_torchrun_two_processes_train_on_disjoint_shards(tmp_path, make_lmdb):
                                 '--saved_model', 'saved_models/ddp/best_accuracy.pth', '--workers', '0'],
                                cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert evaluated.returncode == 0, evaluated.stderr
-    assert re.fullmatch(r'\d+\.\d{3}', evaluated.stdout.splitlines()[-1])
+    accuracy_line(evaluated.stdout)
 
 
 def test_rendering_on_the_fly_in_a_worker_resumes_exactly(tmp_path, monkeypatch, make_lmdb, capsys):

@@ -1,7 +1,9 @@
 """utils.py: alphabet files, the Alphabet's filtering and cleaning (upstream's regular-expression
 semantics where that regex is well-formed, set semantics where it is not), the CTC and Attn label
-converters, the loss averager and the options the three scripts share."""
+converters, the loss averager, the Korean metrics (CER, jamo 1-NED) and the options the three
+scripts share."""
 import argparse
+import os
 import random
 import re
 import string
@@ -11,9 +13,10 @@ import pytest
 import torch
 
 from utils import (DEFAULT_CHARACTER, SENSITIVE_CHARACTER, Alphabet, AlphabetFileError,
-                   AttnLabelConverter, Averager, CTCLabelConverter, add_common_options, cut_at_eos,
-                   finish_common_options, load_character, make_converter, read_alphabet_file,
-                   run_script, write_alphabet_file)
+                   AttnLabelConverter, Averager, CTCLabelConverter, RecognitionMetrics, add_common_options,
+                   align, cut_at_eos, edit_distance, finish_common_options, jamo, load_character,
+                   make_converter, normalized_similarity, read_alphabet_file, run_script,
+                   write_alphabet_file, write_text_atomically)
 
 torch.set_num_threads(1)
 
@@ -374,3 +377,58 @@ def test_without_configuration_the_stage_flags_are_required():
                                          r'--SequenceModeling, --Prediction \(there is no model '
                                          r'configuration beside m\.pth'):
         finish_common_options(parse_bare([]))
+
+
+# ------------------------------------------------------------------------------------------
+# Korean metrics: CER and jamo-level 1-NED
+
+
+def test_jamo_splits_syllables_into_initial_medial_final():
+    assert jamo('현재') == '\u1112\u1167\u11ab\u110c\u1162'  # ㅎ ㅕ ㄴ(final) ㅈ ㅐ
+    assert jamo('경') == '\u1100\u1167\u11bc' and jamo('정') == '\u110c\u1165\u11bc'  # ㄱㅕㅇ, ㅈㅓㅇ
+    assert jamo('é각a-7 ') == 'é' + '\u1100\u1161\u11a8' + 'a-7 '  # only syllables are split
+    # Unicode's own canonical decomposition of every syllable is the same arithmetic
+    for code in range(0xAC00, 0xD7A4):
+        assert jamo(chr(code)) == unicodedata.normalize('NFD', chr(code))
+
+
+def test_edit_distance_and_alignment():
+    assert edit_distance('현재', '현새') == 1 and edit_distance('kitten', 'sitting') == 3
+    assert edit_distance('', 'ab') == 2 and edit_distance('ab', 'ab') == 0
+    assert align('현재', '현새') == [('현', '현'), ('재', '새')]
+    assert align('호우경보', '호우정보') == [('호', '호'), ('우', '우'), ('경', '정'), ('보', '보')]
+    assert align('xy', 'x') == [('x', 'x'), ('y', '')]
+    assert align('다라', '다라마') == [('다', '다'), ('라', '라'), ('', '마')]
+    assert align('', '') == []
+
+
+def test_cer_and_jamo_similarity_hand_computed():
+    metrics = RecognitionMetrics()
+    metrics.add('현재', '현새')  # 1 of 2 characters; ㅎㅕㄴㅈㅐ vs ㅎㅕㄴㅅㅐ: 1 of 5 jamo
+    assert metrics.cer == pytest.approx(1 / 2) and metrics.jamo_similarity == pytest.approx(4 / 5)
+    metrics.add('호우경보', '호우정보')  # 1 of 4 characters; 경 ㄱㅕㅇ vs 정 ㅈㅓㅇ: 2 of 9 jamo
+    assert metrics.cer == pytest.approx(2 / 6)
+    assert metrics.jamo_similarity == pytest.approx((4 / 5 + 7 / 9) / 2)
+    assert metrics.summary() == 'CER 0.3333\t jamo_1-NED 0.7889'
+    assert metrics.samples == []  # kept only when asked
+
+
+def test_metrics_with_empty_strings_follow_norm_ed():
+    metrics = RecognitionMetrics(keep_samples=True)
+    metrics.add('가', '', 0.0, False)  # an empty side scores 0, as norm_ED
+    metrics.add('', '', 0.0, True)
+    assert metrics.cer == 1.0 and metrics.jamo_similarity == 0.0
+    assert metrics.samples == [('가', '', 0.0, False), ('', '', 0.0, True)]
+    assert RecognitionMetrics().summary() == 'CER 0.0000\t jamo_1-NED 0.0000'
+    nothing_to_read = RecognitionMetrics()
+    nothing_to_read.add('', 'x')
+    assert nothing_to_read.cer == float('inf')
+    assert normalized_similarity('ab', 'a') == 0.5 and normalized_similarity('', '') == 0.0
+
+
+def test_write_text_atomically_replaces_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / 'out.csv'
+    path.write_text('old', encoding='utf-8')
+    write_text_atomically(path, '가,나\n')
+    assert path.read_text(encoding='utf-8') == '가,나\n'
+    assert os.listdir(tmp_path) == ['out.csv']
