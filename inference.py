@@ -147,7 +147,7 @@ class MissingDependency(InputError, ImportError):
 class OnnxRuntimeModel:
     """An exported .onnx file run by ONNX Runtime, called like the torch model on image batches."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, threads: int | None = None):
         try:
             import onnxruntime
         except ImportError:
@@ -155,6 +155,8 @@ class OnnxRuntimeModel:
                                     'installed (pip install onnxruntime)') from None
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads  # a fair comparison with torch's thread count
         self.session = onnxruntime.InferenceSession(os.fspath(path), options, providers=['CPUExecutionProvider'])
         self.input_name = self.session.get_inputs()[0].name
 

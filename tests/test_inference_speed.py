@@ -1,0 +1,23 @@
+"""bench/inference_speed.py runs end to end on a model it trains until it emits [s], and prints
+its ratios (the figures themselves are for a quiet machine, never asserted here)."""
+import os
+import re
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def test_the_inference_benchmark_prints_each_ratio():
+    run = subprocess.run([sys.executable, os.path.join(REPO, 'bench', 'inference_speed.py'),
+                          '--output_channel', '16', '--hidden_size', '32', '--character', '서울부산약국카페뉴스날씨경기속보',
+                          '--num_iter', '300', '--batch', '8', '--repeats', '1', '--threads', '1'],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr + run.stdout
+    lines = run.stdout.splitlines()
+    assert re.fullmatch(r'TPS-ResNet-BiLSTM-Attn 16/32, batch 8, CPU, 1 threads; trained 300 iterations: '
+                        r'\d+% read right, \[s\] emitted for (9\d|100)%', lines[0]), lines[0]
+    assert re.fullmatch(r'PyTorch, all 26 Attn steps: +\d+\.\d images/s', lines[1])
+    assert re.fullmatch(r'PyTorch, stop at \[s\]: +\d+\.\d images/s  ratio \d+\.\d\d', lines[2])
+    assert re.fullmatch(r'ONNX Runtime \(all steps\): +\d+\.\d images/s  ratio \d+\.\d\d '
+                        r'\(vs stop at \[s\] \d+\.\d\d\)', lines[3])
