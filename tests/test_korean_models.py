@@ -16,9 +16,9 @@ MODEL = os.path.join(REPO, 'korean', 'models', 'ko_vgg_bilstm_ctc.pth')
 TEST_WORDS = os.path.join(REPO, 'korean', 'models', 'ko_vgg_bilstm_ctc.test_words.txt')
 HELD_OUT_FONTS = ['/usr/share/fonts/truetype/unfonts-core/UnDotum.ttf',
                   '/usr/share/fonts/truetype/baekmuk/gulim.ttf']
-# measured on these 120 images when the model was committed (see README's model card); the
-# floor leaves room for other CPUs' last-bit differences, not for a worse model
-MIN_ACCURACY = 0.60
+# 99 of these 120 images (82.5 %) were read right when the model was committed (see README's
+# model card); the floor leaves room for other CPUs' last-bit differences, not for a worse model
+MIN_ACCURACY = 0.75
 
 
 def render(word, font_path):
@@ -52,4 +52,5 @@ def test_demo_reads_with_the_shipped_model_and_no_flags(tmp_path):
                          timeout=120, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     rows = [line.split('\t') for line in run.stdout.splitlines() if line.count('\t') == 2][1:]
-    assert len(rows) == 3 and all(row[1].strip() for row in rows)
+    words = [word for _, word in held_out_images(3)[:3]]
+    assert len(rows) == 3 and sum(row[1].strip() == word for row, word in zip(rows, words)) >= 2, rows
