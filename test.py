@@ -170,6 +170,12 @@ def save_errors(folder: str, eval_data, metrics: RecognitionMetrics) -> list[str
     return written
 
 
+def wants_error_report(opt) -> bool:
+    """--save_errors, False for an option namespace built without it (DTRB code calling
+    test() or benchmark_all_eval() with its own options)."""
+    return getattr(opt, 'save_errors', False)
+
+
 def benchmark_all_eval(model, criterion, converter, opt, calculate_infer_time=False):
     """Evaluate the ten standard benchmarks under --eval_data and log per-set results."""
     evaluation_batch_size = 1 if calculate_infer_time else opt.batch_size
@@ -184,7 +190,7 @@ def benchmark_all_eval(model, criterion, converter, opt, calculate_infer_time=Fa
         for name in BENCHMARK_SETS:
             eval_data, eval_data_log, loader = make_eval_loader(
                 os.path.join(opt.eval_data, name), opt, evaluation_batch_size)
-            metrics = RecognitionMetrics(keep_samples=opt.save_errors)
+            metrics = RecognitionMetrics(keep_samples=wants_error_report(opt))
             _, accuracy, norm_ED, _, _, _, infer_time, length_of_data = validation(
                 model, criterion, loader, converter, opt, metrics)
             list_accuracy.append(f'{accuracy:0.3f}')
@@ -196,7 +202,7 @@ def benchmark_all_eval(model, criterion, converter, opt, calculate_infer_time=Fa
             log.write(f'Acc {accuracy:0.3f}\t normalized_ED {norm_ED:0.3f}\n')
             print(metrics.summary())
             log.write(metrics.summary() + '\n')
-            if opt.save_errors:
+            if wants_error_report(opt):
                 written = save_errors(f'./result/{opt.exp_name}/{name}', eval_data, metrics)
                 print(f'errors: {", ".join(written)}')
             print(dashed_line)
@@ -236,7 +242,7 @@ def test(opt):
         if opt.benchmark_all_eval:
             return benchmark_all_eval(model, criterion, converter, opt)
         eval_data, eval_data_log, loader = make_eval_loader(opt.eval_data, opt, opt.batch_size)
-        metrics = RecognitionMetrics(keep_samples=opt.save_errors)
+        metrics = RecognitionMetrics(keep_samples=wants_error_report(opt))
         _, accuracy, norm_ED, _, _, _, _, length_of_data = validation(
             model, criterion, loader, converter, opt, metrics)
         with open(f'./result/{opt.exp_name}/log_evaluation.txt', 'a', encoding='utf-8') as log:
@@ -246,7 +252,7 @@ def test(opt):
             # after upstream's accuracy line, so whatever reads that line still finds it
             print(metrics.summary())
             log.write(metrics.summary() + '\n')
-        if opt.save_errors:
+        if wants_error_report(opt):
             written = save_errors(f'./result/{opt.exp_name}', eval_data, metrics)
             print(f'errors: {", ".join(written)}')
     return accuracy

@@ -464,3 +464,14 @@ def test_validation_data_left_empty_by_filtering_fails_naming_the_folder(tmp_pat
         batch_max_length=25, data_filtering_off=False, imgH=32, imgW=100, PAD=False, workers=0))
     with pytest.raises(ValueError, match=r'valid: no sample is left after filtering'):
         test_script.make_eval_loader(str(tmp_path / 'valid'), opt, 2)
+
+
+def test_options_built_without_save_errors_still_evaluate(learned_model, tmp_path, monkeypatch):
+    """DTRB code builds its own option namespace (no --save_errors) and calls test()."""
+    monkeypatch.chdir(tmp_path)
+    opt = finish_common_options(test_script.build_parser().parse_args(
+        eval_argv(learned_model.args, learned_model.lmdb, learned_model.checkpoint)))
+    del opt.save_errors
+    opt.num_gpu = 0
+    assert test_script.test(opt) == 100.0
+    assert not any(name.endswith('.csv') for _, _, files in os.walk('result') for name in files)
