@@ -1,6 +1,8 @@
-"""Inference speed on the machine at hand, as ratios measured in one run: Attn decoding that
-stops once every sequence emitted [s] against the full batch_max_length + 1 steps, and
-ONNX Runtime against PyTorch, on a model trained here so that it really emits [s].
+"""Inference speed on the machine at hand, as ratios measured in one run against upstream
+DTRB's decode (all batch_max_length + 1 Attn steps, the previous character fed as a one-hot
+vector): the project's decode (the character's weight column gathered instead, all steps, then
+stopping once every sequence emitted [s]) and ONNX Runtime, on a model trained here so that it
+really emits [s].
 
     python bench/inference_speed.py                       # TPS-ResNet-BiLSTM-Attn, 64/256, KS X 1001
     python bench/inference_speed.py --num_iter 300 --threads 1
@@ -77,6 +79,24 @@ def train_model(args, data: str) -> str:
     return os.path.join('saved_models', 'bench', 'best_accuracy.pth')
 
 
+@contextlib.contextmanager
+def upstream_attention_steps(model):
+    """Decode as upstream DTRB does: each step multiplies a [batch, num_class] one-hot matrix
+    into the LSTM input instead of gathering the character's weight column."""
+    cell = model.Prediction.attention_cell
+
+    def one_hot_step(prev_hidden, batch_H, batch_H_proj, chars):
+        onehots = torch.nn.functional.one_hot(chars, model.Prediction.num_classes).to(batch_H.dtype)
+        hidden, _ = cell(prev_hidden, batch_H, onehots, batch_H_proj)
+        return hidden
+
+    cell.step_from_indices = one_hot_step
+    try:
+        yield
+    finally:
+        del cell.step_from_indices  # the class's method again
+
+
 def images_per_second(read, images: torch.Tensor, repeats: int) -> float:
     read(images)  # warm-up: first calls allocate
     times = []
@@ -108,12 +128,15 @@ def main() -> None:
         images, _ = recognizer.collate([(picture, None) for picture in pictures])
 
         with torch.no_grad():
+            with upstream_attention_steps(model):
+                upstream = run_model(model, images, opt, stop_at_eos=False)
             full = run_model(model, images, opt, stop_at_eos=False)
             early = run_model(model, images, opt, stop_at_eos=True)
         eos = AttnLabelConverter.EOS
-        full_texts = [p.text for p in decode_predictions(full, recognizer.converter, opt)]
-        if [p.text for p in decode_predictions(early, recognizer.converter, opt)] != full_texts:
-            raise SystemExit('error: early stopping changed a prediction')
+        full_texts = [p.text for p in decode_predictions(upstream, recognizer.converter, opt)]
+        for name, logits in (('gathering weight columns', full), ('early stopping', early)):
+            if [p.text for p in decode_predictions(logits, recognizer.converter, opt)] != full_texts:
+                raise SystemExit(f'error: {name} changed a prediction')
         emitted = full.argmax(2).eq(recognizer.converter.dict[eos]).any(1).float().mean().item()
         correct = sum(text == WORDS[k % len(WORDS)] for k, text in enumerate(full_texts)) / len(full_texts)
         if emitted < 0.9:
@@ -131,17 +154,26 @@ def main() -> None:
                     return run_model(model, batch, opt, stop_at_eos=stop_at_eos)
             return read
 
+        def upstream_read(batch):
+            with upstream_attention_steps(model):
+                return torch_read(False)(batch)
+
+        upstream_speed = images_per_second(upstream_read, images, args.repeats)
         full_speed = images_per_second(torch_read(False), images, args.repeats)
         early_speed = images_per_second(torch_read(True), images, args.repeats)
         onnx_speed = images_per_second(onnx, images, args.repeats)
 
-    print(f'TPS-ResNet-BiLSTM-Attn {args.output_channel}/{args.hidden_size}, batch {args.batch}, '
-          f'CPU, {args.threads} threads; trained {args.num_iter} iterations: {correct:.0%} read right, '
-          f'[s] emitted for {emitted:.0%}')
-    print(f'PyTorch, all {opt.batch_max_length + 1} Attn steps:  {full_speed:8.1f} images/s')
-    print(f'PyTorch, stop at [s]:              {early_speed:8.1f} images/s  ratio {early_speed / full_speed:.2f}')
-    print(f'ONNX Runtime (all steps):          {onnx_speed:8.1f} images/s  ratio {onnx_speed / full_speed:.2f} '
-          f'(vs stop at [s] {onnx_speed / early_speed:.2f})')
+    steps = opt.batch_max_length + 1
+    print(f'TPS-ResNet-BiLSTM-Attn {args.output_channel}/{args.hidden_size}, {len(recognizer.converter.character)} '
+          f'classes, batch {args.batch}, CPU, {args.threads} threads; trained {args.num_iter} iterations: '
+          f'{correct:.0%} read right, [s] emitted for {emitted:.0%}')
+    print(f'upstream decode, all {steps} steps, one-hot:  {upstream_speed:8.1f} images/s  (baseline)')
+    print(f'PyTorch, all {steps} steps, gathered column: {full_speed:8.1f} images/s  '
+          f'ratio {full_speed / upstream_speed:.2f}')
+    print(f'PyTorch, gathered column, stop at [s]:   {early_speed:8.1f} images/s  '
+          f'ratio {early_speed / upstream_speed:.2f}')
+    print(f'ONNX Runtime (all steps):                {onnx_speed:8.1f} images/s  '
+          f'ratio {onnx_speed / upstream_speed:.2f}')
 
 
 if __name__ == '__main__':

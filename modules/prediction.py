@@ -30,6 +30,24 @@ class AttentionCell(nn.Module):
         self.score = nn.Linear(hidden_size, 1, bias=False)
         self.rnn = nn.LSTMCell(input_size + num_embeddings, hidden_size)
 
+    def attend(
+        self,
+        prev_hidden: tuple[torch.Tensor, torch.Tensor],
+        batch_H: torch.Tensor,
+        batch_H_proj: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(context [B, input_size], alpha [B, T, 1]) for the previous hidden state."""
+        if batch_H_proj is None:
+            batch_H_proj = self.i2h(batch_H)  # [B, T, hidden]
+        prev_hidden_proj = self.h2h(prev_hidden[0]).unsqueeze(1)  # [B, 1, hidden]
+        energy = self.score(torch.tanh(batch_H_proj + prev_hidden_proj))  # [B, T, 1]
+        # in float32 (or wider) even under mixed precision: a half-precision softmax over the
+        # encoder steps loses the small weights that sharpen as training goes on
+        alpha = F.softmax(energy, dim=1, dtype=torch.promote_types(energy.dtype, torch.float32))
+        alpha = alpha.to(batch_H.dtype)
+        context = torch.bmm(alpha.permute(0, 2, 1), batch_H).squeeze(1)  # [B, input_size]
+        return context, alpha
+
     def forward(
         self,
         prev_hidden: tuple[torch.Tensor, torch.Tensor],
@@ -42,17 +60,33 @@ class AttentionCell(nn.Module):
         ``batch_H_proj`` is ``i2h(batch_H)``; pass it when calling the cell repeatedly over
         the same encoder output, since it does not depend on the step.
         """
-        if batch_H_proj is None:
-            batch_H_proj = self.i2h(batch_H)  # [B, T, hidden]
-        prev_hidden_proj = self.h2h(prev_hidden[0]).unsqueeze(1)  # [B, 1, hidden]
-        energy = self.score(torch.tanh(batch_H_proj + prev_hidden_proj))  # [B, T, 1]
-        # in float32 (or wider) even under mixed precision: a half-precision softmax over the
-        # encoder steps loses the small weights that sharpen as training goes on
-        alpha = F.softmax(energy, dim=1, dtype=torch.promote_types(energy.dtype, torch.float32))
-        alpha = alpha.to(batch_H.dtype)
-        context = torch.bmm(alpha.permute(0, 2, 1), batch_H).squeeze(1)  # [B, input_size]
+        context, alpha = self.attend(prev_hidden, batch_H, batch_H_proj)
         rnn_input = torch.cat([context, char_onehots], 1)
         return self.rnn(rnn_input, prev_hidden), alpha
+
+    def step_from_indices(
+        self,
+        prev_hidden: tuple[torch.Tensor, torch.Tensor],
+        batch_H: torch.Tensor,
+        batch_H_proj: torch.Tensor,
+        chars: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step of :meth:`forward` for characters given as indices: the one-hot part of
+        the LSTM input only selects a column of ``weight_ih``, so the column is gathered instead
+        of multiplying a [B, num_class] one-hot matrix (with a Korean alphabet of 2,446 classes
+        that product is most of a decoding step's work). Same weights, same result up to float
+        rounding; returns (h, c)."""
+        context, _ = self.attend(prev_hidden, batch_H, batch_H_proj)
+        h_prev, c_prev = prev_hidden
+        input_size = context.size(1)
+        weight_ih = self.rnn.weight_ih
+        gates = F.linear(context, weight_ih[:, :input_size], self.rnn.bias_ih)
+        gates = gates + torch.index_select(weight_ih[:, input_size:], 1, chars).t().to(gates.dtype)
+        gates = gates + F.linear(h_prev, self.rnn.weight_hh, self.rnn.bias_hh)
+        in_gate, forget_gate, cell_gate, out_gate = gates.chunk(4, 1)  # nn.LSTMCell's order
+        c = torch.sigmoid(forget_gate) * c_prev + torch.sigmoid(in_gate) * torch.tanh(cell_gate)
+        h = torch.sigmoid(out_gate) * torch.tanh(c)
+        return h, c
 
 
 class Attention(nn.Module):
@@ -136,8 +170,7 @@ class Attention(nn.Module):
         eos_logits: torch.Tensor | None = None  # per sequence, the logits of its first [s]
         finished = torch.zeros(batch_size, dtype=torch.bool, device=batch_H.device)
         for _ in range(num_steps):
-            onehots = self._char_to_onehot(targets, batch_H.dtype)
-            hidden, _ = self.attention_cell(hidden, batch_H, onehots, batch_H_proj)
+            hidden = self.attention_cell.step_from_indices(hidden, batch_H, batch_H_proj, targets)
             logits = self.generator(hidden[0])  # [B, num_class]
             step_logits.append(logits)
             _, targets = logits.max(1)

@@ -15,9 +15,9 @@ def test_the_inference_benchmark_prints_each_ratio():
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr + run.stdout
     lines = run.stdout.splitlines()
-    assert re.fullmatch(r'TPS-ResNet-BiLSTM-Attn 16/32, batch 8, CPU, 1 threads; trained 300 iterations: '
-                        r'\d+% read right, \[s\] emitted for (9\d|100)%', lines[0]), lines[0]
-    assert re.fullmatch(r'PyTorch, all 26 Attn steps: +\d+\.\d images/s', lines[1])
-    assert re.fullmatch(r'PyTorch, stop at \[s\]: +\d+\.\d images/s  ratio \d+\.\d\d', lines[2])
-    assert re.fullmatch(r'ONNX Runtime \(all steps\): +\d+\.\d images/s  ratio \d+\.\d\d '
-                        r'\(vs stop at \[s\] \d+\.\d\d\)', lines[3])
+    assert re.fullmatch(r'TPS-ResNet-BiLSTM-Attn 16/32, 18 classes, batch 8, CPU, 1 threads; trained 300 '
+                        r'iterations: \d+% read right, \[s\] emitted for (9\d|100)%', lines[0]), lines[0]
+    assert re.fullmatch(r'upstream decode, all 26 steps, one-hot: +\d+\.\d images/s  \(baseline\)', lines[1])
+    assert re.fullmatch(r'PyTorch, all 26 steps, gathered column: +\d+\.\d images/s  ratio \d+\.\d\d', lines[2])
+    assert re.fullmatch(r'PyTorch, gathered column, stop at \[s\]: +\d+\.\d images/s  ratio \d+\.\d\d', lines[3])
+    assert re.fullmatch(r'ONNX Runtime \(all steps\): +\d+\.\d images/s  ratio \d+\.\d\d', lines[4])
