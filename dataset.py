@@ -590,20 +590,29 @@ class RenderedDataset(Dataset):
         from korean.fonts import FontBank, find_korean_fonts
         from korean.generate_word_images import (DEFAULT_HEIGHT, DEFAULT_STYLES, RenderConfig,
                                                  WordRenderer, draw_labels, parse_styles)
-        from korean.text_sources import DEFAULT_SOURCES, TextMixer
+        from korean.text_sources import DEFAULT_SOURCES, TextMixer, read_exclude_files
 
         self.opt = opt
         self.alphabet = _alphabet_of(opt)
         style_items = parse_styles(styles or DEFAULT_STYLES)
         if not style_items:
             raise ValueError(f'--select_data {RENDER_SOURCE}:{styles}: give at least one style a weight')
-        fonts = list(find_korean_fonts(None))
+        # options read with defaults: DTRB-style code builds opt namespaces without them
+        font_dirs = getattr(opt, 'render_font_dir', None) or None
+        try:
+            fonts = list(find_korean_fonts(font_dirs))
+        except FileNotFoundError as e:
+            raise ValueError(f'--render_font_dir: {e}') from None
         if not fonts:
-            raise RuntimeError('--select_data render needs an installed Korean font (e.g. fonts-nanum)')
+            where = ', '.join(font_dirs) if font_dirs else 'installed'
+            raise RuntimeError(f'--select_data render needs a Korean font ({where}: none draws Hangul; '
+                               'e.g. install fonts-nanum)')
         bank = FontBank(fonts)
         bank.precompute(self.alphabet.characters)
-        mixer = TextMixer(DEFAULT_SOURCES, seed=seed, alphabet=self.alphabet,
-                          max_length=opt.batch_max_length, sensitive=self.alphabet.sensitive)
+        self.font_paths = list(bank.paths)
+        exclude = read_exclude_files(getattr(opt, 'render_exclude_file', None) or [])
+        mixer = TextMixer(getattr(opt, 'render_text', None) or DEFAULT_SOURCES, seed=seed, alphabet=self.alphabet,
+                          max_length=opt.batch_max_length, sensitive=self.alphabet.sensitive, exclude=exclude)
         self.labels, _ = draw_labels(mixer, bank, pool_size, progress=False)
         bank.save_cache()
         self.renderer = WordRenderer(bank, RenderConfig(seed=seed, styles=style_items, height=DEFAULT_HEIGHT))
@@ -750,7 +759,8 @@ class Batch_Balanced_Dataset:
                 source_seed = seed * 101 + position
                 if name == RENDER_SOURCE or name.startswith(RENDER_SOURCE + ':'):
                     dataset = RenderedDataset(opt, source_seed, name.partition(':')[2] or None)
-                    emit(f'rendered on the fly: {name} ({len(dataset)} labels, a new image every draw)')
+                    emit(f'rendered on the fly: {name} ({len(dataset)} labels, {len(dataset.font_paths)} fonts, '
+                         'a new image every draw)')
                     total = len(dataset)
                 else:
                     with contextlib.redirect_stdout(sys.stdout if log is not None else io.StringIO()):

@@ -436,6 +436,29 @@ def test_a_rendered_source_draws_a_new_image_every_draw_fixed_by_seed_and_draw(r
     assert np.array_equal(np.array(twin.draw(3)[0]), np.array(image))
 
 
+def test_a_rendered_source_keeps_to_its_fonts_texts_and_held_out_words(tmp_path):
+    """--render_font_dir, --render_text and --render_exclude_file: what a held-out evaluation
+    needs (test fonts and test words never rendered for training)."""
+    from dataset import RenderedDataset
+    from korean.text_sources import builtin_words
+    from utils import read_alphabet_file
+    words = builtin_words()
+    held_out = words[::2]
+    (tmp_path / 'held_out.txt').write_text('\n'.join(held_out) + '\n', encoding='utf-8')
+    opt = make_opt(character=read_alphabet_file(KSX1001), batch_max_length=12,
+                   render_font_dir=['/usr/share/fonts/truetype/lexi'], render_text='words:1',
+                   render_exclude_file=[str(tmp_path / 'held_out.txt')])
+    source = RenderedDataset(opt, seed=5, pool_size=200)
+    assert source.font_paths and all('/lexi/' in str(p) for p in source.font_paths)
+    labels = {label for label, _ in source.labels}
+    assert labels <= set(words) - set(held_out) and len(labels) > 50
+    assert source.draw(0)[1] in labels
+
+    opt.render_font_dir = [str(tmp_path / 'nowhere')]
+    with pytest.raises(ValueError, match=r'^--render_font_dir: .*nowhere'):
+        RenderedDataset(opt, seed=5, pool_size=10)
+
+
 def test_rendered_and_lmdb_sources_mix_by_batch_ratio(training_root, tmp_path, monkeypatch, capsys):
     from utils import read_alphabet_file
     monkeypatch.chdir(tmp_path)
