@@ -1,29 +1,39 @@
 """One inference path: a checkpoint and its configuration in, (text, confidence) out.
 
-demo.py, test.py and the Python API share it, so images become text in one place: the model is
-built from the checkpoint's configuration (or the flags of a DTRB command line), images are
-preprocessed exactly as training read them (``dataset.AlignCollate``: grey or RGB, bicubic
-resize or --PAD), batched, run (Attn stops once every sequence emitted [s]) and greedily decoded.
+demo.py, test.py, train.py, export.py and the Python API share it, so images become text in one
+place: the model is built from the checkpoint's configuration (or the flags of a DTRB command
+line), images are preprocessed exactly as training read them (``dataset.AlignCollate``: grey or
+RGB, bicubic resize or --PAD), batched, run (Attn stops once every sequence emitted [s]) and
+greedily decoded.
 
     from inference import Recognizer
     recognizer = Recognizer.from_checkpoint('saved_models/korean/best_accuracy.pth')
     recognizer.read(['sign.jpg', pil_image, numpy_array])  # [('약국', 0.97), ...]
+
+Evaluation over LMDB datasets lives here too (:func:`make_eval_loader`, :func:`validation`,
+:func:`validation_loss`): train.py validates and test.py evaluates through the same function,
+so the scripts import a module rather than each other.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import time
 from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torch.utils.data
 from PIL import Image
 
-from dataset import AlignCollate
-from model import Model, load_checkpoint, read_model_config
-from utils import AttnLabelConverter, InputError, finish_common_options, make_converter, pick_device
+from dataset import AlignCollate, hierarchical_dataset
+from model import Model, baidu_ctc_cost, load_checkpoint, read_model_config
+from utils import (Averager, AttnLabelConverter, InputError, RecognitionMetrics, finish_common_options,
+                   make_converter, normalized_similarity, pick_device)
+
+CASE_INSENSITIVE_ALNUM = frozenset('0123456789abcdefghijklmnopqrstuvwxyz')
 
 
 @dataclass
@@ -92,7 +102,6 @@ def load_model_for_inference(opt, device, verbose: bool = True):
         model = torch.nn.DataParallel(model)
     model.eval()
     return model
-
 
 
 def as_pil_image(image, mode: str) -> Image.Image:
@@ -223,3 +232,90 @@ class Recognizer:
         else:
             preds = run_model(self.model, tensors.to(self.device), self.opt)
         return decode_predictions(preds, self.converter, self.opt)
+
+
+# ------------------------------------------------------------------ evaluation over LMDB datasets
+
+
+def validation_loss(criterion, image, labels, converter, opt, preds) -> torch.Tensor:
+    """Upstream's loss of the inference logits ``preds`` against ``labels``: CTC over every
+    step, or cross-entropy of the Attn steps against the encoded labels after [GO]."""
+    text_for_loss, length_for_loss = converter.encode(labels, batch_max_length=opt.batch_max_length)
+    text_for_loss, length_for_loss = text_for_loss.to(image.device), length_for_loss.to(image.device)
+    if 'CTC' in opt.Prediction:
+        if opt.baiduCTC:
+            return baidu_ctc_cost(criterion, preds, text_for_loss, length_for_loss)
+        preds_size = torch.IntTensor([preds.size(1)] * image.size(0))
+        return criterion(preds.log_softmax(2).permute(1, 0, 2), text_for_loss, preds_size, length_for_loss)
+    preds = preds[:, :text_for_loss.shape[1] - 1, :]
+    target = text_for_loss[:, 1:]
+    return criterion(preds.contiguous().view(-1, preds.shape[-1]), target.contiguous().view(-1))
+
+
+def comparable(text: str, opt) -> str:
+    """With both --sensitive and --data_filtering_off upstream scores case-insensitively on
+    0-9a-z only (the usual benchmark protocol)."""
+    if opt.sensitive and opt.data_filtering_off:
+        return ''.join(ch for ch in text.lower() if ch in CASE_INSENSITIVE_ALNUM)
+    return text
+
+
+def validation(model, criterion, evaluation_loader, converter, opt, metrics: RecognitionMetrics | None = None):
+    """Evaluate over a loader. Returns upstream's tuple: (valid loss, accuracy %, norm_ED,
+    predictions of the last batch, their confidences, the last batch's labels, total forward
+    time in seconds, number of samples). ``metrics``, when given, gets every sample's label
+    and prediction as scored (see :func:`comparable`), confidence and correctness; the tuple
+    stays upstream's because DTRB users unpack it."""
+    device = next(model.parameters()).device
+    n_correct = 0
+    norm_ED = 0.0
+    length_of_data = 0
+    infer_time = 0.0
+    valid_loss_avg = Averager()
+    preds_str: list[str] = []
+    confidence_score_list: list[float] = []
+    labels: list[str] = []
+
+    for image_tensors, labels in evaluation_loader:
+        batch_size = image_tensors.size(0)
+        length_of_data += batch_size
+        image = image_tensors.to(device)
+
+        start_time = time.time()
+        preds = run_model(model, image, opt, stop_at_eos=False)
+        infer_time += time.time() - start_time
+
+        valid_loss_avg.add(validation_loss(criterion, image, labels, converter, opt, preds))
+        predictions = decode_predictions(preds, converter, opt)
+        preds_str = [p.text for p in predictions]
+        confidence_score_list = [p.confidence for p in predictions]
+
+        for gt, pred, confidence in zip(labels, preds_str, confidence_score_list):
+            # a label longer than the model can emit (possible with --data_filtering_off) is a miss
+            fits = len(gt) <= opt.batch_max_length
+            gt_c, pred_c = comparable(gt, opt), comparable(pred, opt)
+            correct = fits and pred_c == gt_c
+            n_correct += correct
+            norm_ED += normalized_similarity(gt_c, pred_c)
+            if metrics is not None:
+                metrics.add(gt_c, pred_c, confidence, correct)
+
+    accuracy = n_correct / float(length_of_data) * 100 if length_of_data else 0.0
+    norm_ED = norm_ED / float(length_of_data) if length_of_data else 0.0
+    return (valid_loss_avg.val(), accuracy, norm_ED, preds_str, confidence_score_list, labels,
+            infer_time, length_of_data)
+
+
+def make_eval_loader(root: str, opt, batch_size: int, shuffle: bool = False):
+    """The datasets under ``root`` (every leaf LMDB, filtered as --data_filtering_off says), their
+    log text and a loader over them, preprocessed as training reads images."""
+    eval_data, eval_data_log = hierarchical_dataset(root=root, opt=opt)
+    if len(eval_data) == 0:
+        raise ValueError(f'{root}: no sample is left after filtering (every label is longer than '
+                         f'--batch_max_length {opt.batch_max_length} or holds characters outside '
+                         '--character); check --character, or use --data_filtering_off')
+    loader = torch.utils.data.DataLoader(
+        eval_data, batch_size=batch_size, shuffle=shuffle, num_workers=int(opt.workers),
+        collate_fn=AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD),
+        pin_memory=torch.cuda.is_available())
+    return eval_data, eval_data_log, loader

@@ -6,108 +6,27 @@ import csv
 import io
 import os
 import shutil
-import time
 
 import numpy as np
 import torch
-import torch.utils.data
 
-from dataset import AlignCollate, hierarchical_dataset
-# the inference path and the losses live in the layer below; imported here under upstream's
-# names too, for code that imports them from test.py
-from inference import (Prediction, decode_predictions, empty_text_input, load_model_for_inference,  # noqa: F401
-                       print_model_parameters, run_model)
+# validation, validation_loss and make_eval_loader live in inference.py (train.py imports them
+# from there); they are imported back here, with the other names test.py has exposed, because
+# DTRB code does `from test import validation`
+from dataset import AlignCollate, hierarchical_dataset  # noqa: F401
+from inference import (CASE_INSENSITIVE_ALNUM, Prediction, comparable, decode_predictions,  # noqa: F401
+                       empty_text_input, load_model_for_inference, make_eval_loader, print_model_parameters,
+                       run_model, validation, validation_loss)
 from model import (baidu_ctc_cost, baidu_ctc_loss_class, config_path, flat_targets,  # noqa: F401
                    make_criterion, read_model_config)
-from utils import (Averager, InputError, RecognitionMetrics, add_common_options, align, configure_cuda,
-                   finish_common_options, make_converter, normalized_similarity, pick_device, run_script,
-                   write_text_atomically)
+from utils import (Averager, InputError, RecognitionMetrics, add_common_options, align,  # noqa: F401
+                   configure_cuda, finish_common_options, make_converter, normalized_similarity, pick_device,
+                   run_script, write_text_atomically)
 
 BENCHMARK_SETS = ['IIIT5k_3000', 'SVT', 'IC03_860', 'IC03_867', 'IC13_857', 'IC13_1015',
                   'IC15_1811', 'IC15_2077', 'SVTP', 'CUTE80']
-CASE_INSENSITIVE_ALNUM = frozenset('0123456789abcdefghijklmnopqrstuvwxyz')
 MAX_SHEET_ERRORS = 48  # a contact sheet taller than this is no longer read image by image
 PREDICTIONS_CSV, CONFUSIONS_CSV, WORST_ERRORS_PNG = 'predictions.csv', 'confusions.csv', 'worst_errors.png'
-
-
-def validation_loss(criterion, image, labels, converter, opt, preds) -> torch.Tensor:
-    text_for_loss, length_for_loss = converter.encode(labels, batch_max_length=opt.batch_max_length)
-    text_for_loss, length_for_loss = text_for_loss.to(image.device), length_for_loss.to(image.device)
-    if 'CTC' in opt.Prediction:
-        if opt.baiduCTC:
-            return baidu_ctc_cost(criterion, preds, text_for_loss, length_for_loss)
-        preds_size = torch.IntTensor([preds.size(1)] * image.size(0))
-        return criterion(preds.log_softmax(2).permute(1, 0, 2), text_for_loss, preds_size, length_for_loss)
-    preds = preds[:, :text_for_loss.shape[1] - 1, :]
-    target = text_for_loss[:, 1:]
-    return criterion(preds.contiguous().view(-1, preds.shape[-1]), target.contiguous().view(-1))
-
-
-def comparable(text: str, opt) -> str:
-    """With both --sensitive and --data_filtering_off upstream scores case-insensitively on
-    0-9a-z only (the usual benchmark protocol)."""
-    if opt.sensitive and opt.data_filtering_off:
-        return ''.join(ch for ch in text.lower() if ch in CASE_INSENSITIVE_ALNUM)
-    return text
-
-
-def validation(model, criterion, evaluation_loader, converter, opt, metrics: RecognitionMetrics | None = None):
-    """Evaluate over a loader. Returns upstream's tuple: (valid loss, accuracy %, norm_ED,
-    predictions of the last batch, their confidences, the last batch's labels, total forward
-    time in seconds, number of samples). ``metrics``, when given, gets every sample's label
-    and prediction as scored (see :func:`comparable`), confidence and correctness; the tuple
-    stays upstream's because DTRB users unpack it."""
-    device = next(model.parameters()).device
-    n_correct = 0
-    norm_ED = 0.0
-    length_of_data = 0
-    infer_time = 0.0
-    valid_loss_avg = Averager()
-    preds_str: list[str] = []
-    confidence_score_list: list[float] = []
-    labels: list[str] = []
-
-    for image_tensors, labels in evaluation_loader:
-        batch_size = image_tensors.size(0)
-        length_of_data += batch_size
-        image = image_tensors.to(device)
-
-        start_time = time.time()
-        preds = run_model(model, image, opt, stop_at_eos=False)
-        infer_time += time.time() - start_time
-
-        valid_loss_avg.add(validation_loss(criterion, image, labels, converter, opt, preds))
-        predictions = decode_predictions(preds, converter, opt)
-        preds_str = [p.text for p in predictions]
-        confidence_score_list = [p.confidence for p in predictions]
-
-        for gt, pred, confidence in zip(labels, preds_str, confidence_score_list):
-            # a label longer than the model can emit (possible with --data_filtering_off) is a miss
-            fits = len(gt) <= opt.batch_max_length
-            gt_c, pred_c = comparable(gt, opt), comparable(pred, opt)
-            correct = fits and pred_c == gt_c
-            n_correct += correct
-            norm_ED += normalized_similarity(gt_c, pred_c)
-            if metrics is not None:
-                metrics.add(gt_c, pred_c, confidence, correct)
-
-    accuracy = n_correct / float(length_of_data) * 100 if length_of_data else 0.0
-    norm_ED = norm_ED / float(length_of_data) if length_of_data else 0.0
-    return (valid_loss_avg.val(), accuracy, norm_ED, preds_str, confidence_score_list, labels,
-            infer_time, length_of_data)
-
-
-def make_eval_loader(root: str, opt, batch_size: int, shuffle: bool = False):
-    eval_data, eval_data_log = hierarchical_dataset(root=root, opt=opt)
-    if len(eval_data) == 0:
-        raise ValueError(f'{root}: no sample is left after filtering (every label is longer than '
-                         f'--batch_max_length {opt.batch_max_length} or holds characters outside '
-                         '--character); check --character, or use --data_filtering_off')
-    loader = torch.utils.data.DataLoader(
-        eval_data, batch_size=batch_size, shuffle=shuffle, num_workers=int(opt.workers),
-        collate_fn=AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD),
-        pin_memory=torch.cuda.is_available())
-    return eval_data, eval_data_log, loader
 
 
 def sample_sources(eval_data) -> list[tuple[str, int]]:

@@ -1,13 +1,18 @@
-"""inference.Recognizer: the three-line Python API, on the checkpoint train.py wrote."""
+"""inference.Recognizer: the three-line Python API, on the checkpoint train.py wrote; and
+inference.py as the one evaluation path train.py and test.py share."""
+import inspect
 import io
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from conftest import LEARNED_WORDS
+import inference
+from conftest import LEARNED_WORDS, REPO
 from inference import Recognizer
 
 torch.set_num_threads(1)
@@ -50,3 +55,37 @@ def test_bad_inputs_are_named(learned_model):
         recognizer.read([3])
     with pytest.raises(TypeError, match=r"unknown model flags \['imgw'\]"):
         Recognizer.from_checkpoint(learned_model.checkpoint, imgw=100)
+
+
+def modules_after(statement: str) -> set[str]:
+    """The modules a fresh interpreter holds after running ``statement`` in the repository root
+    (a fresh one, because this process has imported everything already)."""
+    run = subprocess.run([sys.executable, '-c', f'import sys\n{statement}\nprint(" ".join(sys.modules))'],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return set(run.stdout.split())
+
+
+def test_train_imports_its_evaluation_from_inference_not_from_the_test_script():
+    modules = modules_after('import train')
+    assert {'train', 'inference'} <= modules
+    assert 'test' not in modules
+
+
+@pytest.mark.parametrize('statement', ['from test import validation, validation_loss, make_eval_loader',
+                                       'import train\nfrom test import validation',
+                                       'from test import validation\nimport train'])
+def test_the_scripts_import_in_either_order(statement):
+    """No circular import between the scripts and inference.py, whichever comes first."""
+    assert 'inference' in modules_after(statement)
+
+
+def test_dtrb_code_importing_validation_from_test_gets_the_shared_function():
+    import test as test_script
+    for name in ('validation', 'validation_loss', 'make_eval_loader'):
+        assert getattr(test_script, name) is getattr(inference, name)
+    # upstream's signature, and its 8-tuple (unpacked by DTRB users) checked in test_test.py
+    assert list(inspect.signature(test_script.validation).parameters)[:5] == [
+        'model', 'criterion', 'evaluation_loader', 'converter', 'opt']
+    assert list(inspect.signature(test_script.make_eval_loader).parameters) == ['root', 'opt', 'batch_size',
+                                                                                 'shuffle']
