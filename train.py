@@ -16,14 +16,13 @@ import torch
 from tqdm import tqdm
 
 from dataset import Batch_Balanced_Dataset
-from inference import print_model_parameters
+from inference import make_eval_loader, print_model_parameters, validation
 from model import (TRAINING_STATE_NAME, Model, baidu_ctc_cost, baidu_ctc_loss_class, init_weights,
                    load_checkpoint, load_training_state, make_criterion, restore_training_state,
                    save_checkpoint, save_training_state, training_state_path, unwrap_model)
-from test import make_eval_loader, validation
 from utils import (Averager, DistributedContext, InputError, add_common_options, configure_cuda,
                    cut_at_eos, finish_common_options, init_distributed, make_converter, model_config,
-                   run_script, write_text_atomically)
+                   run_script, usable_cpu_count, write_text_atomically)
 
 CHECKPOINT_EVERY = 100_000  # upstream writes iter_{N}.pth every 1e5 iterations
 
@@ -37,7 +36,7 @@ def configure_threads(opt, processes: int = 1) -> None:
     if opt.num_threads > 0:
         torch.set_num_threads(opt.num_threads)
     elif 'OMP_NUM_THREADS' not in os.environ:
-        free = (os.cpu_count() or 1) - int(opt.workers) * processes
+        free = usable_cpu_count() - int(opt.workers) * processes
         torch.set_num_threads(max(1, free // processes))
 
 
@@ -77,6 +76,11 @@ WARMUP_FRACTION = 0.1
 WARMUP_START = 0.04  # the learning rate starts at 4 % of --lr
 
 
+# with --time_limit, how often (as a share of the limit) the run checks that --num_iter still
+# fits at its measured speed, and lowers it when not
+FIT_CHECK_FRACTION = 0.05
+
+
 def lr_factor(iteration: int, num_iter: int, schedule: str) -> float:
     """Multiplier of --lr at an (absolute) iteration. ``none`` is upstream's constant rate;
     ``cosine`` warms up linearly over the first 10 % of --num_iter, then decays along a cosine
@@ -88,6 +92,13 @@ def lr_factor(iteration: int, num_iter: int, schedule: str) -> float:
         return WARMUP_START + (1 - WARMUP_START) * iteration / warmup
     progress = min(1.0, (iteration - warmup) / max(1, num_iter - warmup))
     return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def iterations_that_fit(iteration: int, steps_done: int, elapsed_s: float, limit_s: float) -> int:
+    """The absolute iteration a run can reach within ``limit_s`` seconds, at the speed it has
+    had so far (``steps_done`` steps in ``elapsed_s`` seconds, validations included)."""
+    step_s = elapsed_s / max(steps_done, 1)
+    return iteration + max(0, int((limit_s - elapsed_s) / step_s))
 
 
 def make_scheduler(opt, optimizer, start_iter: int):
@@ -368,6 +379,10 @@ def train(opt, ctx=None):
                             scheduler=scheduler, scaler=scaler, data=train_dataset, progress=progress,
                             config=config, optimizer_name=optimizer_name(opt))
 
+    time_limit_s = opt.time_limit * 60 if opt.time_limit else None
+    stopped_by_time = False
+    requested_iter = opt.num_iter
+    next_fit_check_s = time_limit_s * FIT_CHECK_FRACTION if time_limit_s else None
     with StopRequest() as stop:
         while iteration < opt.num_iter:
             if not ctx.all_agree(stop.signal_name is None):
@@ -400,8 +415,24 @@ def train(opt, ctx=None):
             bar.update(1)
             interval_iterations += 1
 
+            # --time_limit ends the run like a last --num_iter: validated, saved and resumable
+            if time_limit_s is not None and iteration + 1 < opt.num_iter:
+                elapsed_s = time.time() - start_time
+                stopped_by_time = not ctx.all_agree(elapsed_s < time_limit_s)
+                if not stopped_by_time and elapsed_s >= next_fit_check_s:
+                    next_fit_check_s += time_limit_s * FIT_CHECK_FRACTION
+                    fitting = iterations_that_fit(iteration + 1, iteration + 1 - start_iter, elapsed_s,
+                                                  time_limit_s)
+                    fitting = ctx.smallest(min(fitting, opt.num_iter))
+                    if fitting < opt.num_iter:
+                        # the cosine schedule reads opt.num_iter, so it now ends at the deadline
+                        opt.num_iter = fitting
+                        bar.total = fitting
+            # a run --time_limit shortened validates its last iteration: its best model is there
+            last_of_shortened = iteration + 1 == opt.num_iter < requested_iter
             validated = False
-            if ((iteration + 1) % opt.valInterval == 0 or iteration == 0) and ctx.is_main:
+            if ((iteration + 1) % opt.valInterval == 0 or iteration == 0 or stopped_by_time
+                    or last_of_shortened) and ctx.is_main:
                 images_per_s = interval_iterations * opt.batch_size * ctx.world_size / max(
                     time.time() - interval_start, 1e-9)
                 elapsed_time = time.time() - start_time
@@ -432,7 +463,7 @@ def train(opt, ctx=None):
                              'best_norm_ED': best_norm_ED, 'lr': optimizer.param_groups[0]['lr'],
                              'images_per_s': images_per_s, 'elapsed_s': elapsed_time})
                 validated = True
-            elif (iteration + 1) % opt.valInterval == 0 or iteration == 0:
+            elif (iteration + 1) % opt.valInterval == 0 or iteration == 0 or stopped_by_time or last_of_shortened:
                 loss_avg.reset()  # the other processes keep the main process's loss bookkeeping
 
             if (iteration + 1) % CHECKPOINT_EVERY == 0 and ctx.is_main:
@@ -441,6 +472,8 @@ def train(opt, ctx=None):
             if validated:
                 save_state(iteration)
                 interval_start, interval_iterations = time.time(), 0
+            if stopped_by_time:
+                break
         bar.close()
 
         if stop.signal_name is not None:
@@ -460,6 +493,12 @@ def train(opt, ctx=None):
         metrics.close()
     if ctx.is_main:
         print('end the training')
+        if opt.num_iter < requested_iter:
+            print(f'--time_limit {opt.time_limit:g} min: --num_iter lowered from {requested_iter} to '
+                  f'{opt.num_iter} at the measured speed, so the learning-rate schedule ends in time')
+        if stopped_by_time:
+            print(f'stopped by --time_limit {opt.time_limit:g} min at iteration {iteration} of '
+                  f'{opt.num_iter}; continue with --resume {save_dir}')
         print(f'best accuracy {best_accuracy:0.3f} and best norm_ED {best_norm_ED:0.2f} after '
               f'{iteration} iterations ({time.time() - start_time:0.1f} s); checkpoints in {save_dir}/: '
               'best_accuracy.pth, best_norm_ED.pth')
@@ -467,6 +506,17 @@ def train(opt, ctx=None):
               f'tensorboard --logdir {save_dir}/tensorboard; train longer with a larger --num_iter '
               f'plus --resume {save_dir}')
     return best_accuracy, best_norm_ED
+
+
+def positive_minutes(value: str) -> float:
+    """argparse type for --time_limit: a number of minutes, 0 meaning no limit."""
+    try:
+        minutes = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number of minutes, got {value!r}') from None
+    if not (minutes >= 0 and math.isfinite(minutes)):
+        raise argparse.ArgumentTypeError(f'expected a number of minutes of at least 0, got {value}')
+    return minutes
 
 
 def positive_int(value: str) -> int:
@@ -516,6 +566,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help='training-time augmentation of every source (rotation, perspective, contrast, '
                              'blur, noise, JPEG; probabilities in README), seeded per draw so --resume '
                              'stays exact; off by default, as upstream')
+    parser.add_argument('--render_font_dir', action='append', default=[],
+                        help='--select_data render: draw with the fonts under this folder (repeatable; '
+                             'default: every installed Korean font)')
+    parser.add_argument('--render_text', default=None,
+                        help='--select_data render: the generator\'s text sources as name:weight,... '
+                             '(default: its --source default)')
+    parser.add_argument('--render_exclude_file', action='append', default=[],
+                        help='--select_data render: labels never to render, one per line (repeatable), '
+                             'e.g. held-out test words')
+    parser.add_argument('--time_limit', type=positive_minutes, default=0,
+                        help='train for at most this many minutes of wall time: every 5%% of it the run '
+                             'lowers --num_iter to what fits at its measured speed (so --lr_schedule '
+                             'cosine ends at the deadline), and stops at the deadline in any case, '
+                             'validated, saved and resumable; 0: no limit (upstream)')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision: float16 autocast with a GradScaler on CUDA, bfloat16 '
                              'autocast on the CPU; the CTC loss and attention softmax stay float32')

@@ -586,6 +586,15 @@ def pick_device() -> torch.device:
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 
+def usable_cpu_count() -> int:
+    """The cores this process may run on: ``taskset`` and container CPU sets restrict them, and
+    os.cpu_count() still counts the whole machine (torch's threads collapse when oversubscribed)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
 # ----------------------------------------------------------------------------------------------
 # distributed training under torchrun
 
@@ -619,6 +628,16 @@ class DistributedContext:
         flag = torch.tensor([1.0 if value else 0.0], device=self.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MIN)
         return bool(flag.item() == 1.0)
+
+    def smallest(self, value: int) -> int:
+        """The smallest ``value`` over the processes, so all take the same decision."""
+        if not self.distributed:
+            return int(value)
+        import torch
+        import torch.distributed as dist
+        number = torch.tensor([float(value)], device=self.device, dtype=torch.float64)
+        dist.all_reduce(number, op=dist.ReduceOp.MIN)
+        return int(number.item())
 
     def close(self) -> None:
         if self.distributed:

@@ -60,7 +60,7 @@ from korean.contact_sheet import contact_sheet  # noqa: E402
 from korean.fonts import FontBank, find_korean_fonts  # noqa: E402
 from korean.text_sources import (DEFAULT_MAX_LENGTH, DEFAULT_SOURCES, EXCLUDE_MODES,  # noqa: E402
                                  TEXT_SPLITS, TextMixer, parse_weighted_list, read_exclude_files)
-from utils import Alphabet, load_character  # noqa: E402
+from utils import Alphabet, load_character, usable_cpu_count  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -1295,7 +1295,7 @@ def generate(output: str | os.PathLike, num_images: int = 1000, format: str = 'f
         raise ValueError(f'--num_images must be at least 1, got {num_images}')
     if seed < 0:
         raise ValueError(f'--seed must be non-negative, got {seed}')
-    workers = max(1, int(workers)) if workers is not None else (os.cpu_count() or 1)
+    workers = max(1, int(workers)) if workers is not None else usable_cpu_count()
     style_items = parse_styles(styles)
     if not style_items:
         raise ValueError('--styles: give at least one style a positive weight')
@@ -1454,7 +1454,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help='folder: images/*.png + gt.txt for create_lmdb_dataset.py; lmdb: an LMDB dataset')
     parser.add_argument('--num_images', type=int, default=1000)
     parser.add_argument('--seed', type=int, default=0, help='same seed, same images (whatever --workers)')
-    parser.add_argument('--workers', type=int, default=os.cpu_count() or 1, help='rendering processes')
+    parser.add_argument('--workers', type=int, default=usable_cpu_count(), help='rendering processes')
     parser.add_argument('--font_dir', action='append',
                         help='folder of fonts (repeatable; recursive); default: installed Korean fonts')
     parser.add_argument('--font', action='append', help='a font file (repeatable)')

@@ -447,6 +447,49 @@ def test_sigterm_saves_everything_and_resume_continues_exactly(tmp_path, monkeyp
     assert blocks_after(resumed_out, stopped_at) == blocks_after(whole_out, stopped_at)
 
 
+def test_time_limit_ends_the_run_in_time_validated_saved_and_resumable(tmp_path, monkeypatch, make_lmdb, capsys):
+    """--time_limit on a run sized far beyond it: --num_iter is lowered to what fits (so the
+    cosine schedule ends at the deadline), or the deadline stops it; either way the last
+    iteration is validated, best_accuracy.pth and the training state are saved there, a line
+    says so, and --resume carries on."""
+    monkeypatch.chdir(tmp_path)
+    argv = resume_argv(tmp_path, make_lmdb, '--exp_name', 'capped', '--num_iter', '100000',
+                       '--valInterval', '50000', '--time_limit', '0.15', '--lr_schedule', 'cosine')
+    started = time.time()
+    train.main(argv)
+    took = time.time() - started
+    out = capsys.readouterr().out
+    lowered = re.search(r'--time_limit 0.15 min: --num_iter lowered from 100000 to (\d+) at the measured speed', out)
+    stopped = re.search(r'stopped by --time_limit 0.15 min at iteration (\d+) of (\d+); continue with '
+                        r'--resume ./saved_models/capped', out)
+    assert lowered or stopped, out[-3000:]
+    reached = int(stopped.group(1)) if stopped else int(lowered.group(1))
+    assert 1 < reached < 100000 and took < 60
+    assert [b[0] for b in validations(out)] == [1, reached]
+    assert final_state('capped')['progress']['iteration'] == reached
+    assert os.path.isfile('saved_models/capped/best_accuracy.pth')
+
+    train.main(resume_argv(tmp_path, make_lmdb, '--exp_name', 'capped', '--num_iter', str(reached + 3),
+                           '--valInterval', str(reached + 3), '--resume', 'saved_models/capped',
+                           '--lr_schedule', 'cosine'))
+    resumed = capsys.readouterr().out
+    assert f'resuming from saved_models/capped/train_state.pth: iteration {reached}' in resumed
+    assert final_state('capped')['progress']['iteration'] == reached + 3
+
+
+def test_iterations_that_fit_the_time_left():
+    # 100 steps in 10 s with 20 s left: 200 more steps
+    assert train.iterations_that_fit(150, 100, 10.0, 30.0) == 350
+    assert train.iterations_that_fit(150, 100, 31.0, 30.0) == 150  # already late: no more steps
+
+
+@pytest.mark.parametrize('value', ['-1', 'soon', 'nan'])
+def test_a_bad_time_limit_is_one_line(tmp_path, value):
+    proc = subprocess.run([sys.executable, os.path.join(REPO, 'train.py'), '--train_data', 'x', '--valid_data', 'y',
+                           '--time_limit', value], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 2 and 'argument --time_limit: expected a number of minutes' in proc.stderr
+
+
 def test_resume_with_other_model_flags_or_optimizer_names_the_difference(tmp_path, monkeypatch, make_lmdb):
     monkeypatch.chdir(tmp_path)
     train.main(resume_argv(tmp_path, make_lmdb, '--exp_name', 'r', '--num_iter', '2', '--valInterval', '2'))
