@@ -4,15 +4,16 @@
 
 1. splits the built-in Korean word list into training words and two held-out lists
    (validation words, test words) that training never sees;
-2. renders a training LMDB with the default fonts (Nanum) and a validation LMDB of the
-   held-out validation words in the same fonts;
+2. renders a training LMDB with the training fonts (Nanum, Alee, Lexi) and a validation LMDB
+   of the held-out validation words in the same fonts (--data render: no training LMDB, train.py
+   renders a new image for every draw with the same fonts, styles and texts);
 3. renders a test LMDB of the held-out test words in *other* Korean fonts (Un fonts and
    Baekmuk), so the score measures reading new words in new fonts;
-4. times two short train.py runs to learn this machine's step time, sizes --num_iter so the
-   whole quickstart ends within --time_budget_min (15 minutes), then
-   trains a CPU-sized None-VGG-None-CTC model with train.py, evaluates it with test.py,
-   runs demo.py on sample test images and writes a PNG contact sheet of images with their
-   predictions.
+4. trains a CPU-sized None-VGG-None-CTC model with train.py under --time_limit, what is left
+   of --time_budget_min (15 minutes): train.py measures its speed as it goes and trains as
+   many steps as fit, so a slower machine trains fewer steps and still ends in time; then
+   evaluates it with test.py, runs demo.py on sample test images and writes a PNG contact
+   sheet of images with their predictions.
 
 Every step runs the project's own commands (printed as they run), so what the quickstart does
 is what a user would type. All outputs go under --output_dir (default quickstart_output/);
@@ -35,6 +36,7 @@ if __package__ in (None, ''):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+from utils import usable_cpu_count  # noqa: E402
 ALPHABET = 'korean/alphabets/ksx1001.txt'
 TRAIN_FONT_DIRS = ['/usr/share/fonts/truetype/nanum', '/usr/share/fonts/truetype/alee',
                    '/usr/share/fonts/truetype/lexi']
@@ -72,66 +74,95 @@ class StageClock:
 # sizing training by wall time
 
 DEFAULT_BUDGET_MIN = 15.0
-# the two timed probe runs: the step time is the difference of their wall times over the
-# difference of their steps, so start-up and the first validation cancel out
-PROBE_STEPS = (5, 45)
-# share of the remaining time given to training steps: the rest absorbs the noise of a shared
-# machine and the steps' own variation
-SAFETY = 0.9
-# validations in the full run besides the first (train.py validates at iteration 1 and every
-# --valInterval = num_iter // 4)
-EXTRA_VALIDATIONS = 4
-# processes after training (test.py twice, demo.py): each costs about one start-up
-EVALUATION_PROCESSES = 3
-MIN_STEPS = 1
+# train.py's --num_iter when --num_iter is not given: more than a CPU does in the budget, so
+# train.py's --time_limit lowers it to what fits at the speed it measures (the cosine schedule
+# follows), on a fast machine and on one half as fast alike
+NUM_ITER_CAP = 50_000
+VAL_INTERVAL = 500
+# the part of the budget kept for what is not training: train.py's start-up (datasets, the
+# render source's label pool, the first validation) and the evaluation and demo processes
+# (about 45 s on a 2-core machine restricted to one core)
+RESERVE_FRACTION = 0.1
+# training gets at least this long, even when rendering used up the budget
+MIN_TRAIN_S = 30.0
+
+DATA_MODES = ('lmdb', 'render')
+DEFAULT_DATA_MODE = 'lmdb'
+DATA_MODE_TEXT = {'lmdb': 'a fixed LMDB rendered before training (--data lmdb)',
+                  'render': 'rendered on the fly, a new image every draw (--data render)'}
 
 
 @dataclass
-class StepTiming:
-    """What the probe runs measured: seconds per training step, and the fixed seconds of one
-    train.py run (start-up, data opening, the first validation, saving)."""
-    step_s: float
-    fixed_s: float
-    probe_s: float  # wall time the probes took
+class StageClock:
+    """Wall time of each stage, for the closing summary."""
+    started: float = field(default_factory=time.time)
+    stages: list[tuple[str, float]] = field(default_factory=list)
+    _last: float = field(default_factory=time.time)
+
+    def lap(self, name: str) -> None:
+        now = time.time()
+        self.stages.append((name, now - self._last))
+        self._last = now
+
+    def total(self) -> float:
+        return time.time() - self.started
 
 
-def measure_step_time(train_cmd: list[str], exp_name: str, steps: tuple[int, int] = PROBE_STEPS) -> StepTiming:
-    """Run ``train_cmd`` (a train.py command without --num_iter / --valInterval / --exp_name)
-    twice, for ``steps`` iterations, with validation only at the first iteration, and derive
-    the step time from the difference. The probes' saved_models folder is removed."""
-    walls = []
-    for n in steps:
-        cmd = train_cmd + ['--exp_name', exp_name, '--num_iter', str(n), '--valInterval', str(n + 1)]
-        start = time.perf_counter()
-        run(cmd, capture=True, quiet=True)
-        walls.append(time.perf_counter() - start)
-    shutil.rmtree(REPO_ROOT / 'saved_models' / exp_name, ignore_errors=True)
-    step = max((walls[1] - walls[0]) / (steps[1] - steps[0]), 1e-6)
-    fixed = max(walls[0] - steps[0] * step, 0.0)
-    return StepTiming(step_s=step, fixed_s=fixed, probe_s=sum(walls))
+# ----------------------------------------------------------------------------------------------
+# sizing training by wall time
 
 
-def size_num_iter(budget_s: float, elapsed_s: float, timing: StepTiming) -> int:
-    """The number of steps that lets the whole quickstart end within ``budget_s`` seconds of
-    wall time, ``elapsed_s`` of which are spent: what remains, less the full run's fixed cost,
-    its later validations and the evaluation processes (each counted as one fixed cost, which
-    over-estimates them), times :data:`SAFETY`, over the step time. Because the timing is
-    measured on the machine that runs it, a machine half as fast gets half the steps and
-    still ends in time."""
-    reserve = timing.fixed_s * (1 + EXTRA_VALIDATIONS + EVALUATION_PROCESSES)
-    for_steps = (budget_s - elapsed_s - reserve) * SAFETY
-    return max(MIN_STEPS, int(for_steps / timing.step_s))
+def training_time_limit(budget_s: float, elapsed_s: float) -> float:
+    """train.py's --time_limit in minutes: what is left of the budget less its reserve for
+    start-up and evaluation. train.py measures its own speed as it trains and lowers
+    --num_iter to what fits, so a slower machine trains fewer steps instead of running late."""
+    left_s = budget_s - elapsed_s - budget_s * RESERVE_FRACTION
+    return max(left_s, MIN_TRAIN_S) / 60
+
+
+def training_data_flags(mode: str, data: Path, exclude: list[Path]) -> list[str]:
+    """train.py's data flags: the rendered LMDB, or rendering on the fly with the same
+    fonts, styles and texts (held-out words excluded)."""
+    if mode == 'lmdb':
+        return ['--train_data', str(data / 'train'), '--select_data', '/', '--batch_ratio', '1']
+    flags = ['--train_data', str(data / 'train'), '--select_data', f'render:{TRAIN_STYLES}',
+             '--batch_ratio', '1', '--render_text', TRAIN_SOURCES]
+    for d in TRAIN_FONT_DIRS:
+        flags += ['--render_font_dir', d]
+    for e in exclude:
+        flags += ['--render_exclude_file', str(e)]
+    return flags
+
+
+def parse_steps_run(train_output: str, num_iter: int) -> int:
+    """The iterations train.py ran: all of --num_iter, or where --time_limit stopped it."""
+    stopped = re.search(r'stopped by --time_limit \S+ min at iteration (\d+) of', train_output)
+    if stopped:
+        return int(stopped.group(1))
+    lowered = re.search(r'--time_limit \S+ min: --num_iter lowered from \d+ to (\d+)', train_output)
+    return int(lowered.group(1)) if lowered else num_iter
 
 
 def python() -> str:
     return sys.executable
 
 
-def run(cmd: list[str], capture: bool = False, quiet: bool = False) -> str:
+def run(cmd: list[str], capture: bool = False, quiet: bool = False, tee: bool = False) -> str:
     """Run one of the project's commands from the repo root, echoing it first; stop the
-    quickstart with its exit status if it fails. ``quiet`` captures without re-printing."""
+    quickstart with its exit status if it fails. ``quiet`` captures without re-printing;
+    ``tee`` prints the output as it comes and returns it too (stderr, the progress bar, is
+    left alone)."""
     shown = ' '.join(c if ' ' not in c else repr(c) for c in cmd)
     print(f'\n$ {shown}', flush=True)
+    if tee:
+        with subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, bufsize=1) as proc:
+            lines = []
+            for line in proc.stdout:
+                sys.stdout.write(line)
+                lines.append(line)
+        if proc.returncode != 0:
+            raise SystemExit(f'quickstart: step failed (exit {proc.returncode}): {shown}')
+        return ''.join(lines)
     if capture or quiet:
         result = subprocess.run(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
         if not quiet:
@@ -225,14 +256,18 @@ def main(argv=None) -> int:
     parser.add_argument('--valid_images', type=int, default=DEFAULTS['valid_images'])
     parser.add_argument('--test_images', type=int, default=DEFAULTS['test_images'])
     parser.add_argument('--num_iter', type=int, default=None,
-                        help='training iterations; default: as many as --time_budget_min allows, '
-                             'from two short timed runs of train.py on this machine')
+                        help='at most this many training iterations (default: as many as fit in '
+                             '--time_budget_min at the speed train.py measures on this machine)')
     parser.add_argument('--time_budget_min', type=float, default=DEFAULT_BUDGET_MIN,
-                        help='wall-time budget of the whole quickstart in minutes, when --num_iter '
-                             'is not given')
+                        help='wall-time budget of the whole quickstart in minutes')
     parser.add_argument('--demo_images', type=int, default=DEFAULTS['demo_images'])
     parser.add_argument('--seed', type=int, default=1111)
-    parser.add_argument('--workers', type=int, default=os.cpu_count() or 1, help='rendering processes')
+    parser.add_argument('--workers', type=int, default=usable_cpu_count(), help='rendering processes')
+    parser.add_argument('--data', choices=DATA_MODES, default=DEFAULT_DATA_MODE,
+                        help='lmdb: render a fixed training LMDB first, then train on it; render: no '
+                             'training LMDB, train.py renders a new image for every draw (--select_data render)')
+    parser.add_argument('--threads', type=int, default=0,
+                        help="train.py's --num_threads (0: every core; give 1 on a machine that is busy)")
     args = parser.parse_args(argv)
     if args.num_iter is not None and args.num_iter < 1:
         parser.error(f'--num_iter must be at least 1, got {args.num_iter}')
@@ -246,27 +281,25 @@ def main(argv=None) -> int:
     data.mkdir(parents=True, exist_ok=True)
     valid_words, test_words, _ = write_word_splits(out, args.seed)
 
-    run(generate_cmd(data / 'train' / 'synth', args.train_images, args.seed, args.workers,
-                     TRAIN_FONT_DIRS, TRAIN_STYLES, sources=TRAIN_SOURCES,
-                     exclude=[valid_words, test_words]))
+    if args.data == 'lmdb':
+        run(generate_cmd(data / 'train' / 'synth', args.train_images, args.seed, args.workers,
+                         TRAIN_FONT_DIRS, TRAIN_STYLES, sources=TRAIN_SOURCES,
+                         exclude=[valid_words, test_words]))
     run(generate_cmd(data / 'valid' / 'heldout_words', args.valid_images, args.seed + 1, args.workers,
                      TRAIN_FONT_DIRS, TRAIN_STYLES, text_file=valid_words))
     run(generate_cmd(data / 'test' / 'unseen_fonts', args.test_images, args.seed + 2, args.workers,
                      TEST_FONT_DIRS, TEST_STYLES, text_file=test_words))
     clock.lap('generate data')
 
-    train_cmd = [python(), 'train.py', '--train_data', str(data / 'train'),
-                 '--valid_data', str(data / 'valid'), '--select_data', '/', '--batch_ratio', '1',
-                 '--character', ALPHABET, '--workers', '0', '--manualSeed', str(args.seed)] + MODEL_FLAGS + TRAIN_FLAGS
-    num_iter, timing = args.num_iter, None
-    if num_iter is None:
-        timing = measure_step_time(train_cmd, f'{args.exp_name}_probe')
-        num_iter = size_num_iter(args.time_budget_min * 60, clock.total(), timing)
-        print(f'timed probes: {timing.step_s * 1000:.0f} ms per step, {timing.fixed_s:.1f} s fixed per '
-              f'run; {num_iter} steps fit the {args.time_budget_min:g}-minute budget')
-        clock.lap('time probes')
-    interval = max(1, num_iter // 4)
-    run(train_cmd + ['--exp_name', args.exp_name, '--num_iter', str(num_iter), '--valInterval', str(interval)])
+    train_cmd = [python(), 'train.py', '--valid_data', str(data / 'valid'), '--character', ALPHABET,
+                 '--workers', '0', '--num_threads', str(args.threads), '--manualSeed', str(args.seed)]
+    train_cmd += training_data_flags(args.data, data, [valid_words, test_words]) + MODEL_FLAGS + TRAIN_FLAGS
+    num_iter = args.num_iter or NUM_ITER_CAP
+    interval = min(VAL_INTERVAL, max(1, num_iter // 4))
+    limit_min = training_time_limit(args.time_budget_min * 60, clock.total())
+    train_out = run(train_cmd + ['--exp_name', args.exp_name, '--num_iter', str(num_iter),
+                                 '--valInterval', str(interval), '--time_limit', f'{limit_min:.2f}'], tee=True)
+    steps_run = parse_steps_run(train_out, num_iter)
     clock.lap('train')
 
     model = f'saved_models/{args.exp_name}/best_accuracy.pth'
@@ -290,11 +323,9 @@ def main(argv=None) -> int:
     for name, seconds in clock.stages:
         print(f'  {name:15s} {seconds / 60:5.1f} min')
     print(f'  {"total":15s} {clock.total() / 60:5.1f} min')
-    if timing is None:
-        print(f'training steps: {num_iter} (--num_iter)')
-    else:
-        print(f'training steps: {num_iter}, sized for {args.time_budget_min:g} min from the timed probes '
-              f'({timing.step_s * 1000:.0f} ms per step, {timing.fixed_s:.1f} s fixed per train.py run)')
+    print(f'training data:  {DATA_MODE_TEXT[args.data]}')
+    print(f'training steps: {steps_run}' + (f' of --num_iter {num_iter}' if args.num_iter else '')
+          + f', within train.py --time_limit {limit_min:.2f} min of the {args.time_budget_min:g}-minute budget')
     print(f'word accuracy, unseen words in unseen fonts (test):   {accuracy:0.3f} %')
     print(f'word accuracy, unseen words in training fonts (valid): {valid_accuracy:0.3f} %')
     print(f'model:          {model}')

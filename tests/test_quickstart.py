@@ -1,48 +1,41 @@
-"""korean/quickstart.py's wall-time budget: the step time measured by real timed train.py runs
-on a real LMDB, and the number of steps sized from it; reading test.py's accuracy."""
+"""korean/quickstart.py's wall-time budget (train.py's --time_limit gets what rendering and the
+reserve for evaluation leave), its two data modes' train.py flags, and reading what train.py and
+test.py printed."""
 from __future__ import annotations
-
-import sys
 
 import pytest
 
-from conftest import LEARNED_WORDS, TINY_CTC
 from korean import quickstart
 
 
-def test_a_machine_half_as_fast_gets_fewer_steps_and_still_ends_within_the_budget():
+def test_training_gets_the_budget_less_rendering_and_the_reserve():
     budget = 15 * 60
-    ours = quickstart.StepTiming(step_s=0.174, fixed_s=6.0, probe_s=20.0)
-    slower = quickstart.StepTiming(step_s=2 * ours.step_s, fixed_s=2 * ours.fixed_s, probe_s=40.0)
-    for timing, elapsed in ((ours, 90.0), (slower, 180.0)):  # data generation is slower too
-        steps = quickstart.size_num_iter(budget, elapsed, timing)
-        evaluations = 1 + quickstart.EXTRA_VALIDATIONS + quickstart.EVALUATION_PROCESSES
-        predicted = elapsed + steps * timing.step_s + evaluations * timing.fixed_s
-        assert predicted <= budget
-        assert predicted >= 0.85 * budget  # the budget is used, not wasted
-    fast, slow = (quickstart.size_num_iter(budget, e, t) for t, e in ((ours, 90.0), (slower, 180.0)))
-    # at most half: its data generation also took twice as long, leaving less time to train
-    assert 0.35 * fast < slow <= 0.5 * fast
+    assert quickstart.training_time_limit(budget, 60.0) == pytest.approx((900 - 60 - 90) / 60)
+    # a machine half as fast renders for twice as long and so trains for less wall time
+    assert quickstart.training_time_limit(budget, 120.0) < quickstart.training_time_limit(budget, 60.0)
+    # a budget already spent still trains a little
+    assert quickstart.training_time_limit(60, 120) == quickstart.MIN_TRAIN_S / 60
 
 
-def test_a_budget_already_spent_still_trains_one_step():
-    timing = quickstart.StepTiming(step_s=0.2, fixed_s=5.0, probe_s=12.0)
-    assert quickstart.size_num_iter(60, 120, timing) == quickstart.MIN_STEPS
+def test_lmdb_and_render_modes_train_on_the_same_fonts_styles_and_texts(tmp_path):
+    held_out = [tmp_path / 'valid.txt', tmp_path / 'test.txt']
+    lmdb = quickstart.training_data_flags('lmdb', tmp_path, held_out)
+    assert lmdb == ['--train_data', str(tmp_path / 'train'), '--select_data', '/', '--batch_ratio', '1']
+    render = quickstart.training_data_flags('render', tmp_path, held_out)
+    assert render[render.index('--select_data') + 1] == f'render:{quickstart.TRAIN_STYLES}'
+    assert render[render.index('--render_text') + 1] == quickstart.TRAIN_SOURCES
+    assert [render[i + 1] for i, f in enumerate(render) if f == '--render_font_dir'] == quickstart.TRAIN_FONT_DIRS
+    assert [render[i + 1] for i, f in enumerate(render) if f == '--render_exclude_file'] == [str(p) for p in held_out]
 
 
-def test_timed_probes_run_train_py_and_leave_no_model_behind(tmp_path, make_lmdb):
-    data = tmp_path / 'data'
-    lmdb = make_lmdb(data / 'train', list(LEARNED_WORDS) * 2)
-    alphabet = tmp_path / 'alphabet.txt'
-    alphabet.write_text('\n'.join('가나다라마바사-AaBb7') + '\n', encoding='utf-8')
-    train_cmd = [sys.executable, 'train.py', *TINY_CTC, '--character', str(alphabet), '--sensitive',
-                 '--train_data', str(data), '--valid_data', lmdb, '--select_data', '/', '--batch_ratio', '1',
-                 '--batch_size', '4', '--workers', '0', '--num_threads', '1']
-    exp_name = f'quickstart_probe_test_{tmp_path.name}'
-    timing = quickstart.measure_step_time(train_cmd, exp_name, steps=(2, 12))
-    assert 0 < timing.step_s < timing.probe_s
-    assert 0 <= timing.fixed_s < timing.probe_s
-    assert not (quickstart.REPO_ROOT / 'saved_models' / exp_name).exists()
+def test_parse_steps_run_reads_where_the_time_limit_ended_training():
+    assert quickstart.parse_steps_run('end the training\n', 4000) == 4000
+    lowered = ('end the training\n--time_limit 12.3 min: --num_iter lowered from 50000 to 3911 at the '
+               'measured speed, so the learning-rate schedule ends in time\n')
+    assert quickstart.parse_steps_run(lowered, 50000) == 3911
+    stopped = lowered + ('stopped by --time_limit 12.3 min at iteration 3870 of 3911; continue with '
+                         '--resume ./saved_models/x\n')
+    assert quickstart.parse_steps_run(stopped, 50000) == 3870
 
 
 def test_parse_accuracy_reads_upstreams_line_before_the_korean_metrics():
