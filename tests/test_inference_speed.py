@@ -17,7 +17,7 @@ def test_the_inference_benchmark_prints_each_ratio():
     lines = run.stdout.splitlines()
     assert re.fullmatch(r'TPS-ResNet-BiLSTM-Attn 16/32, 18 classes, batch 8, CPU, 1 threads; trained 300 '
                         r'iterations: \d+% read right, \[s\] emitted for (9\d|100)%', lines[0]), lines[0]
-    assert re.fullmatch(r'upstream decode, all 26 steps, one-hot: +\d+\.\d images/s  \(baseline\)', lines[1])
-    assert re.fullmatch(r'PyTorch, all 26 steps, gathered column: +\d+\.\d images/s  ratio \d+\.\d\d', lines[2])
-    assert re.fullmatch(r'PyTorch, gathered column, stop at \[s\]: +\d+\.\d images/s  ratio \d+\.\d\d', lines[3])
+    assert re.fullmatch(r'upstream: contiguous, one-hot, all 26 steps: +\d+\.\d images/s  \(baseline\)', lines[1])
+    assert re.fullmatch(r'PyTorch, all 26 steps: +\d+\.\d images/s  ratio \d+\.\d\d', lines[2])
+    assert re.fullmatch(r'PyTorch, stop at \[s\]: +\d+\.\d images/s  ratio \d+\.\d\d', lines[3])
     assert re.fullmatch(r'ONNX Runtime \(all steps\): +\d+\.\d images/s  ratio \d+\.\d\d', lines[4])
