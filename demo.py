@@ -63,13 +63,19 @@ def write_results(path: str, results: list[tuple[str, str, float]]) -> None:
     os.replace(tmp, path)
 
 
+def loader_workers(opt, num_images: int) -> int:
+    """--workers, except for a folder that fits in one batch: worker processes would only add
+    their start-up (about 0.2 s each time) to reading it, with the same results."""
+    return 0 if num_images <= opt.batch_size else int(opt.workers)
+
+
 def demo(opt) -> list[tuple[str, str, float]]:
     """Print and log (path, prediction, confidence) for each image; also return them."""
     from tqdm import tqdm
     recognizer = Recognizer(opt, pick_device(), verbose=True)
     demo_data = RawDataset(root=opt.image_folder, opt=opt, extensions=opt.extensions)
     demo_loader = torch.utils.data.DataLoader(
-        demo_data, batch_size=opt.batch_size, shuffle=False, num_workers=int(opt.workers),
+        demo_data, batch_size=opt.batch_size, shuffle=False, num_workers=loader_workers(opt, len(demo_data)),
         collate_fn=recognizer.collate, pin_memory=torch.cuda.is_available())
 
     results = []

@@ -1,5 +1,6 @@
 """demo.py: the printed table and ./log_demo_result.txt, which files are read and in what
 order, Hangul file names, and predictions that are empty or lack [s]."""
+import argparse
 import os
 import subprocess
 import sys
@@ -117,9 +118,10 @@ def test_attn_prediction_without_eos_is_printed_whole(constant_model, image_fold
 
 
 def test_command_line_with_a_worker(learned_model, image_folder):
-    """``python demo.py`` as a user runs it, with a DataLoader worker process."""
+    """``python demo.py`` as a user runs it, with a DataLoader worker process (batches of 2, so
+    the folder takes several batches and the worker is started)."""
     argv = learned_model.args + ['--image_folder', 'demo_images', '--saved_model', learned_model.checkpoint,
-                                 '--workers', '1']
+                                 '--workers', '1', '--batch_size', '2']
     run = subprocess.run([sys.executable, os.path.join(REPO, 'demo.py')] + argv, capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr
@@ -127,7 +129,8 @@ def test_command_line_with_a_worker(learned_model, image_folder):
     start = lines.index(DASHED)
     assert lines[start:start + 3] == [DASHED, HEAD, DASHED]
     assert lines[-1] + '\n' == SKIPPED
-    rows = [line.split('\t') for line in lines[start + 3:-1]]
+    # upstream prints the table's head again before each batch
+    rows = [line.split('\t') for line in lines[start:-1] if line not in (DASHED, HEAD)]
     assert [row[0].rstrip() for row in rows] == [path for path, _ in image_folder]
     for row, (path, word) in zip(rows, image_folder):
         assert len(row) == 3 and len(row[0]) >= 25 and len(row[1]) >= 25 and len(row[2]) == 6
@@ -135,6 +138,12 @@ def test_command_line_with_a_worker(learned_model, image_folder):
             assert row[1].rstrip() == word
     with open('log_demo_result.txt', encoding='utf-8') as f:
         assert f.read() == '\n'.join(lines[start:-1]) + '\n'
+
+
+def test_a_folder_that_fits_one_batch_starts_no_worker_process():
+    opt = argparse.Namespace(workers=4, batch_size=192)
+    assert demo.loader_workers(opt, 1) == 0 and demo.loader_workers(opt, 192) == 0
+    assert demo.loader_workers(opt, 193) == 4
 
 
 def test_missing_folder_is_one_line(learned_model, tmp_path):

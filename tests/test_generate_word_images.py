@@ -203,13 +203,20 @@ def test_existing_output_is_never_clobbered_by_accident(tmp_path, cache_dir):
     assert (foreign / 'notes.txt').read_text(encoding='utf-8') == 'precious'
 
 
+def _default_sigint() -> None:
+    # a job started in the background of a shell inherits SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: restore what a terminal's Ctrl-C reaches
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_leaves_no_complete_looking_output(tmp_path, cache_dir):
     out = tmp_path / 'big'
     fonts = sum((['--font', str(f)] for f in FONTS), [])
     env = dict(os.environ, KOREAN_STR_CACHE=str(cache_dir))
     proc = subprocess.Popen([sys.executable, 'korean/generate_word_images.py', '--output', str(out),
                              '--num_images', '20000', '--workers', '2', '--quiet', *fonts],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     deadline = time.monotonic() + 60
     try:
         while time.monotonic() < deadline:

@@ -379,7 +379,10 @@ def test_ctrl_c_saves_what_was_collected(naver, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, 'korean/naver_crawling.py', '--base_url', naver.url, '--sections',
          '100,101,102', '--output_dir', str(out), '--delay', '0', '--timeout', '10'],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a job started in the background of a shell inherits SIGINT ignored: restore what a
+        # terminal's Ctrl-C reaches
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 30
         while '/section/101' not in naver.paths():
