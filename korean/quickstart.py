@@ -92,26 +92,6 @@ DATA_MODE_TEXT = {'lmdb': 'a fixed LMDB rendered before training (--data lmdb)',
                   'render': 'rendered on the fly, a new image every draw (--data render)'}
 
 
-@dataclass
-class StageClock:
-    """Wall time of each stage, for the closing summary."""
-    started: float = field(default_factory=time.time)
-    stages: list[tuple[str, float]] = field(default_factory=list)
-    _last: float = field(default_factory=time.time)
-
-    def lap(self, name: str) -> None:
-        now = time.time()
-        self.stages.append((name, now - self._last))
-        self._last = now
-
-    def total(self) -> float:
-        return time.time() - self.started
-
-
-# ----------------------------------------------------------------------------------------------
-# sizing training by wall time
-
-
 def training_time_limit(budget_s: float, elapsed_s: float) -> float:
     """train.py's --time_limit in minutes: what is left of the budget less its reserve for
     start-up and evaluation. train.py measures its own speed as it trains and lowers
