@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
 # Builds korean/models/ko_vgg_bilstm_ctc.pth (and its .json configuration) with the project's own
 # commands, from the project's own synthetic data, on the CPU: held-out words and held-out fonts
-# are never rendered for training. Usage: bash korean/models/build_ko_vgg_bilstm_ctc.sh [NUM_ITER]
-# (run from the repository root; 1 torch thread, niced, so other work on the machine goes on).
+# are never rendered for training. Two stages:
+#   1. 9,000 steps from scratch on document / caption / scene images (150,000 LMDB images);
+#   2. fine-tuning of stage 1 on every style the generator has (signboard, cover, headline,
+#      score bug and licence plate added), each style paired with the text it carries, with
+#      --augment, for STAGE2_MINUTES of wall time (--time_limit).
+# Usage (from the repository root; 1 torch thread, niced, so other work on the machine goes on):
+#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                 # both stages
+#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh  # stage 2 only, from model.pth
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
-NUM_ITER=${1:-9000}
+NUM_ITER=${NUM_ITER:-9000}
+STAGE2_ITER=${STAGE2_ITER:-26000}
+STAGE2_MINUTES=${STAGE2_MINUTES:-95}
+WORKERS=${WORKERS:-2}
 OUT=${OUT:-data/ko_vgg_bilstm_ctc}
+FROM=${FROM:-}
 ALPHABET=korean/alphabets/ksx1001_with_space.txt
 TRAIN_FONTS="--font_dir /usr/share/fonts/truetype/nanum --font_dir /usr/share/fonts/truetype/alee --font_dir /usr/share/fonts/truetype/lexi"
 TEST_FONTS="--font_dir /usr/share/fonts/truetype/unfonts-core --font_dir /usr/share/fonts/truetype/baekmuk"
+EXCLUDE="--exclude_file $OUT/heldout_valid_words.txt --exclude_file $OUT/heldout_test_words.txt"
+MODEL="--Transformation None --FeatureExtraction VGG --SequenceModeling BiLSTM --Prediction CTC --output_channel 128 --hidden_size 128"
 mkdir -p "$OUT"
 
-# 1. hold out 10 % of the built-in words for testing and 6 % of the rest for validation
+# held out: 10 % of the built-in words for testing and 6 % of the rest for validation
 "$PY" - "$OUT" <<'PYTHON'
 import sys
 from pathlib import Path
@@ -27,26 +39,51 @@ write_lines_atomically(out / 'heldout_test_words.txt', test_words)
 print(f'{len(train_words)} training words, {len(valid_words)} validation, {len(test_words)} test')
 PYTHON
 
-GEN="$PY korean/generate_word_images.py --format lmdb --character $ALPHABET --workers 1 --overwrite"
-# 2. training data: words, every KS X 1001 syllable, captions, numbers, dates, scores, prices
-$GEN --output "$OUT/train/synth" --num_images 150000 --seed 11 $TRAIN_FONTS --styles document:2,caption:1,scene:1 \
-  --source words:8,syllables:1,captions:1,numbers:0.3,dates:0.3,scores:0.3,prices:0.3,digits:0.2 \
-  --exclude_file "$OUT/heldout_valid_words.txt" --exclude_file "$OUT/heldout_test_words.txt"
-$GEN --output "$OUT/valid/heldout_words" --num_images 600 --seed 12 $TRAIN_FONTS --text_file "$OUT/heldout_valid_words.txt"
-# 3. test data: held-out words in held-out fonts, one set per style
-for style in document caption scene; do
+GEN="$PY korean/generate_word_images.py --format lmdb --character $ALPHABET --workers $WORKERS --overwrite --quiet"
+WORDS="words:8,syllables:1,captions:1,numbers:0.3,dates:0.3,scores:0.3,prices:0.3,digits:0.2"
+
+if [ -z "$FROM" ]; then
+  # stage 1 data: words, every KS X 1001 syllable, captions, numbers, dates, scores, prices
+  $GEN --output "$OUT/train/synth" --num_images 150000 --seed 11 $TRAIN_FONTS --styles document:2,caption:1,scene:1 \
+    --source "$WORDS" $EXCLUDE
+  $GEN --output "$OUT/valid/heldout_words" --num_images 600 --seed 12 $TRAIN_FONTS --text_file "$OUT/heldout_valid_words.txt"
+  # stage 1: None-VGG-BiLSTM-CTC at 128/128, bfloat16 autocast on the CPU (--amp), cosine schedule
+  nice -n 19 "$PY" train.py --exp_name ko_vgg_bilstm_ctc --train_data "$OUT/train" --valid_data "$OUT/valid" \
+    --select_data / --batch_ratio 1 --character $ALPHABET --imgW 128 $MODEL \
+    --adam --lr 0.002 --lr_schedule cosine --batch_size 64 --num_iter "$NUM_ITER" --valInterval 1000 \
+    --workers 0 --num_threads 1 --amp --manualSeed 7
+  FROM=saved_models/ko_vgg_bilstm_ctc/best_accuracy.pth
+fi
+
+# stage 2 data: each new style with the text it carries, plus the stage-1 styles so they are kept
+$GEN --output "$OUT/train2/general" --num_images 90000 --seed 21 $TRAIN_FONTS \
+  --styles document:2,caption:1.5,scene:1,signboard:2,cover:1.5 --source "$WORDS" $EXCLUDE
+$GEN --output "$OUT/train2/headline" --num_images 25000 --seed 22 $TRAIN_FONTS --styles headline:1 \
+  --source captions:3,words:1 $EXCLUDE
+$GEN --output "$OUT/train2/scorebug" --num_images 15000 --seed 23 $TRAIN_FONTS --styles scorebug:1 \
+  --source scorebugs:1 $EXCLUDE
+$GEN --output "$OUT/train2/plate" --num_images 15000 --seed 24 $TRAIN_FONTS --styles plate:1 --source plates:1
+$GEN --output "$OUT/valid2/heldout_words" --num_images 800 --seed 25 $TRAIN_FONTS \
+  --styles document:1,caption:1,scene:1,signboard:1,cover:1,headline:1 --text_file "$OUT/heldout_valid_words.txt"
+
+# test data: held-out fonts in every style; held-out words (headlines: runs of 1-4 held-out
+# words), and for score bugs and plates the texts those sources write (new numbers, known teams)
+for style in document caption scene signboard cover; do
   $GEN --output "$OUT/test/$style" --num_images 500 --seed 13 $TEST_FONTS --styles "$style:1" \
     --text_file "$OUT/heldout_test_words.txt"
 done
+$GEN --output "$OUT/test/headline" --num_images 500 --seed 13 $TEST_FONTS --styles headline:1 \
+  --text_file "$OUT/heldout_test_words.txt" --text_split phrases
+$GEN --output "$OUT/test/scorebug" --num_images 500 --seed 13 $TEST_FONTS --styles scorebug:1 --source scorebugs:1
+$GEN --output "$OUT/test/plate" --num_images 500 --seed 13 $TEST_FONTS --styles plate:1 --source plates:1
 
-# 4. train: None-VGG-BiLSTM-CTC at 128/128, bfloat16 autocast on the CPU (--amp), cosine schedule
-nice -n 19 "$PY" train.py --exp_name ko_vgg_bilstm_ctc --train_data "$OUT/train" --valid_data "$OUT/valid" \
-  --select_data / --batch_ratio 1 --character $ALPHABET --imgW 128 \
-  --Transformation None --FeatureExtraction VGG --SequenceModeling BiLSTM --Prediction CTC --output_channel 128 --hidden_size 128 \
-  --adam --lr 0.002 --lr_schedule cosine --batch_size 64 --num_iter "$NUM_ITER" --valInterval 1000 \
-  --workers 0 --num_threads 1 --amp --manualSeed 7
+# stage 2: fine-tune from stage 1 (same alphabet and model) with --augment, capped by wall time
+nice -n 19 "$PY" train.py --exp_name ko_vgg_bilstm_ctc_stage2 --train_data "$OUT/train2" --valid_data "$OUT/valid2" \
+  --select_data general-headline-scorebug-plate --batch_ratio 0.55-0.2-0.125-0.125 --character $ALPHABET --imgW 128 $MODEL \
+  --saved_model "$FROM" --adam --lr 0.001 --lr_schedule cosine --batch_size 64 --num_iter "$STAGE2_ITER" \
+  --valInterval 1000 --time_limit "$STAGE2_MINUTES" --augment --workers 0 --num_threads 1 --amp --manualSeed 8
 
-# 5. evaluate per style with no model flags: the checkpoint describes itself
-for style in document caption scene; do
-  "$PY" test.py --eval_data "$OUT/test/$style" --saved_model saved_models/ko_vgg_bilstm_ctc/best_accuracy.pth --workers 0
+# evaluate per style with no model flags: the checkpoint describes itself
+for style in document caption scene signboard cover headline scorebug plate; do
+  "$PY" test.py --eval_data "$OUT/test/$style" --saved_model saved_models/ko_vgg_bilstm_ctc_stage2/best_accuracy.pth --workers 0
 done
