@@ -94,11 +94,10 @@ def lr_factor(iteration: int, num_iter: int, schedule: str) -> float:
     return 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def iterations_that_fit(iteration: int, steps_done: int, elapsed_s: float, limit_s: float) -> int:
-    """The absolute iteration a run can reach within ``limit_s`` seconds, at the speed it has
-    had so far (``steps_done`` steps in ``elapsed_s`` seconds, validations included)."""
-    step_s = elapsed_s / max(steps_done, 1)
-    return iteration + max(0, int((limit_s - elapsed_s) / step_s))
+def iterations_that_fit(iteration: int, step_s: float, left_s: float) -> int:
+    """The absolute iteration a run at ``iteration`` reaches in the ``left_s`` seconds it has
+    left, at ``step_s`` seconds a step (validations included)."""
+    return iteration + max(0, int(left_s / max(step_s, 1e-9)))
 
 
 def make_scheduler(opt, optimizer, start_iter: int):
@@ -383,6 +382,7 @@ def train(opt, ctx=None):
     stopped_by_time = False
     requested_iter = opt.num_iter
     next_fit_check_s = time_limit_s * FIT_CHECK_FRACTION if time_limit_s else None
+    speed_origin = None  # (elapsed s, iteration) once the first validation is behind
     with StopRequest() as stop:
         while iteration < opt.num_iter:
             if not ctx.all_agree(stop.signal_name is None):
@@ -417,22 +417,27 @@ def train(opt, ctx=None):
 
             # --time_limit ends the run like a last --num_iter: validated, saved and resumable
             if time_limit_s is not None and iteration + 1 < opt.num_iter:
-                elapsed_s = time.time() - start_time
-                stopped_by_time = not ctx.all_agree(elapsed_s < time_limit_s)
-                if not stopped_by_time and elapsed_s >= next_fit_check_s:
+                # one clock for every process (the slowest), so all take the same decisions
+                elapsed_s = ctx.largest(time.time() - start_time)
+                stopped_by_time = elapsed_s >= time_limit_s
+                if speed_origin is None and iteration > start_iter:
+                    # the speed is measured after the first validation, which is no step's cost
+                    speed_origin = (elapsed_s, iteration + 1)
+                elif not stopped_by_time and elapsed_s >= next_fit_check_s and speed_origin is not None:
                     next_fit_check_s += time_limit_s * FIT_CHECK_FRACTION
-                    fitting = iterations_that_fit(iteration + 1, iteration + 1 - start_iter, elapsed_s,
-                                                  time_limit_s)
-                    fitting = ctx.smallest(min(fitting, opt.num_iter))
-                    if fitting < opt.num_iter:
+                    step_s = (elapsed_s - speed_origin[0]) / max(iteration + 1 - speed_origin[1], 1)
+                    fitting = min(requested_iter,
+                                  iterations_that_fit(iteration + 1, step_s, time_limit_s - elapsed_s))
+                    if fitting != opt.num_iter:
                         # the cosine schedule reads opt.num_iter, so it now ends at the deadline
                         opt.num_iter = fitting
                         bar.total = fitting
             # a run --time_limit shortened validates its last iteration: its best model is there
             last_of_shortened = iteration + 1 == opt.num_iter < requested_iter
+            validation_due = ((iteration + 1) % opt.valInterval == 0 or iteration == 0 or stopped_by_time
+                              or last_of_shortened)
             validated = False
-            if ((iteration + 1) % opt.valInterval == 0 or iteration == 0 or stopped_by_time
-                    or last_of_shortened) and ctx.is_main:
+            if validation_due and ctx.is_main:
                 images_per_s = interval_iterations * opt.batch_size * ctx.world_size / max(
                     time.time() - interval_start, 1e-9)
                 elapsed_time = time.time() - start_time
@@ -463,7 +468,7 @@ def train(opt, ctx=None):
                              'best_norm_ED': best_norm_ED, 'lr': optimizer.param_groups[0]['lr'],
                              'images_per_s': images_per_s, 'elapsed_s': elapsed_time})
                 validated = True
-            elif (iteration + 1) % opt.valInterval == 0 or iteration == 0 or stopped_by_time or last_of_shortened:
+            elif validation_due:
                 loss_avg.reset()  # the other processes keep the main process's loss bookkeeping
 
             if (iteration + 1) % CHECKPOINT_EVERY == 0 and ctx.is_main:
@@ -577,7 +582,8 @@ def build_parser() -> argparse.ArgumentParser:
                              'e.g. held-out test words')
     parser.add_argument('--time_limit', type=positive_minutes, default=0,
                         help='train for at most this many minutes of wall time: every 5%% of it the run '
-                             'lowers --num_iter to what fits at its measured speed (so --lr_schedule '
+                             'sets --num_iter to what fits at its measured speed, never above the --num_iter '
+                             'given (so --lr_schedule '
                              'cosine ends at the deadline), and stops at the deadline in any case, '
                              'validated, saved and resumable; 0: no limit (upstream)')
     parser.add_argument('--amp', action='store_true',

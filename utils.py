@@ -629,15 +629,16 @@ class DistributedContext:
         dist.all_reduce(flag, op=dist.ReduceOp.MIN)
         return bool(flag.item() == 1.0)
 
-    def smallest(self, value: int) -> int:
-        """The smallest ``value`` over the processes, so all take the same decision."""
+    def largest(self, value: float) -> float:
+        """The largest ``value`` over the processes (one tiny all-reduce), so decisions taken
+        from it, such as a deadline's, are the same in every process."""
         if not self.distributed:
-            return int(value)
+            return float(value)
         import torch
         import torch.distributed as dist
         number = torch.tensor([float(value)], device=self.device, dtype=torch.float64)
-        dist.all_reduce(number, op=dist.ReduceOp.MIN)
-        return int(number.item())
+        dist.all_reduce(number, op=dist.ReduceOp.MAX)
+        return float(number.item())
 
     def close(self) -> None:
         if self.distributed:

@@ -478,9 +478,9 @@ def test_time_limit_ends_the_run_in_time_validated_saved_and_resumable(tmp_path,
 
 
 def test_iterations_that_fit_the_time_left():
-    # 100 steps in 10 s with 20 s left: 200 more steps
-    assert train.iterations_that_fit(150, 100, 10.0, 30.0) == 350
-    assert train.iterations_that_fit(150, 100, 31.0, 30.0) == 150  # already late: no more steps
+    # 0.1 s a step with 20 s left: 200 more steps
+    assert train.iterations_that_fit(150, 0.1, 20.0) == 350
+    assert train.iterations_that_fit(150, 0.1, -1.0) == 150  # already late: no more steps
 
 
 @pytest.mark.parametrize('value', ['-1', 'soon', 'nan'])
