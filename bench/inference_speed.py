@@ -34,7 +34,8 @@ from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 import export  # noqa: E402
 import train  # noqa: E402
 from create_lmdb_dataset import LmdbWriter  # noqa: E402
-from inference import OnnxRuntimeModel, Recognizer, decode_predictions, run_model  # noqa: E402
+from inference import (OnnxRuntimeModel, Recognizer, decode_predictions, empty_text_input,  # noqa: E402
+                       run_model)
 from utils import AttnLabelConverter  # noqa: E402
 
 FONT = '/usr/share/fonts/truetype/nanum/NanumGothic.ttf'
@@ -133,7 +134,7 @@ def main() -> None:
 
         def upstream_read(batch):
             """Upstream's inference: contiguous layout, one-hot steps, all of them."""
-            text = torch.zeros(batch.size(0), opt.batch_max_length + 1, dtype=torch.long)
+            text = empty_text_input(batch.size(0), opt, batch.device)
             with torch.no_grad(), upstream_attention_steps(upstream_model):
                 return upstream_model(batch.contiguous(), text, is_train=False, stop_at_eos=False)
 

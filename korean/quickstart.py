@@ -35,8 +35,9 @@ from pathlib import Path
 if __package__ in (None, ''):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 from utils import usable_cpu_count  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 ALPHABET = 'korean/alphabets/ksx1001.txt'
 TRAIN_FONT_DIRS = ['/usr/share/fonts/truetype/nanum', '/usr/share/fonts/truetype/alee',
                    '/usr/share/fonts/truetype/lexi']
@@ -86,10 +87,10 @@ RESERVE_FRACTION = 0.1
 # training gets at least this long, even when rendering used up the budget
 MIN_TRAIN_S = 30.0
 
-DATA_MODES = ('lmdb', 'render')
-DEFAULT_DATA_MODE = 'lmdb'
 DATA_MODE_TEXT = {'lmdb': 'a fixed LMDB rendered before training (--data lmdb)',
                   'render': 'rendered on the fly, a new image every draw (--data render)'}
+DATA_MODES = tuple(DATA_MODE_TEXT)
+DEFAULT_DATA_MODE = 'lmdb'
 
 
 def training_time_limit(budget_s: float, elapsed_s: float) -> float:
@@ -127,31 +128,21 @@ def python() -> str:
     return sys.executable
 
 
-def run(cmd: list[str], capture: bool = False, quiet: bool = False, tee: bool = False) -> str:
+def run(cmd: list[str], capture: bool = False) -> str:
     """Run one of the project's commands from the repo root, echoing it first; stop the
-    quickstart with its exit status if it fails. ``quiet`` captures without re-printing;
-    ``tee`` prints the output as it comes and returns it too (stderr, the progress bar, is
-    left alone)."""
+    quickstart with its exit status if it fails. With ``capture`` its stdout is printed as it
+    comes and returned too (stderr, where progress bars go, is left alone)."""
     shown = ' '.join(c if ' ' not in c else repr(c) for c in cmd)
     print(f'\n$ {shown}', flush=True)
-    if tee:
-        with subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, bufsize=1) as proc:
-            lines = []
-            for line in proc.stdout:
-                sys.stdout.write(line)
-                lines.append(line)
-        if proc.returncode != 0:
-            raise SystemExit(f'quickstart: step failed (exit {proc.returncode}): {shown}')
-        return ''.join(lines)
-    if capture or quiet:
-        result = subprocess.run(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-        if not quiet:
-            sys.stdout.write(result.stdout)
-    else:
-        result = subprocess.run(cmd, cwd=REPO_ROOT)
-    if result.returncode != 0:
-        raise SystemExit(f'quickstart: step failed (exit {result.returncode}): {shown}')
-    return result.stdout if capture or quiet else ''
+    lines = []
+    with subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE if capture else None, text=True,
+                          bufsize=1) as proc:
+        for line in proc.stdout or ():
+            sys.stdout.write(line)
+            lines.append(line)
+    if proc.returncode != 0:
+        raise SystemExit(f'quickstart: step failed (exit {proc.returncode}): {shown}')
+    return ''.join(lines)
 
 
 def check_fonts() -> None:
@@ -278,7 +269,7 @@ def main(argv=None) -> int:
     interval = min(VAL_INTERVAL, max(1, num_iter // 4))
     limit_min = training_time_limit(args.time_budget_min * 60, clock.total())
     train_out = run(train_cmd + ['--exp_name', args.exp_name, '--num_iter', str(num_iter),
-                                 '--valInterval', str(interval), '--time_limit', f'{limit_min:.2f}'], tee=True)
+                                 '--valInterval', str(interval), '--time_limit', f'{limit_min:.2f}'], capture=True)
     steps_run = parse_steps_run(train_out, num_iter)
     clock.lap('train')
 
