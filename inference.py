@@ -30,8 +30,8 @@ from PIL import Image
 
 from dataset import AlignCollate, hierarchical_dataset
 from model import Model, baidu_ctc_cost, load_checkpoint, read_model_config
-from utils import (Averager, AttnLabelConverter, InputError, RecognitionMetrics, finish_common_options,
-                   make_converter, normalized_similarity, pick_device)
+from utils import (Averager, AttnLabelConverter, InputError, RecognitionMetrics, autocast_dtype,
+                   finish_common_options, make_converter, normalized_similarity, pick_device)
 
 CASE_INSENSITIVE_ALNUM = frozenset('0123456789abcdefghijklmnopqrstuvwxyz')
 
@@ -47,15 +47,20 @@ def empty_text_input(batch_size: int, opt, device) -> torch.Tensor:
     return torch.zeros(batch_size, opt.batch_max_length + 1, dtype=torch.long, device=device)
 
 
-def run_model(model, image: torch.Tensor, opt, stop_at_eos: bool = True) -> torch.Tensor:
+def run_model(model, image: torch.Tensor, opt, stop_at_eos: bool = True,
+              amp_dtype: torch.dtype | None = None) -> torch.Tensor:
     """Inference logits [B, T, num_class] for a batch of images. Attn may stop decoding once
     every sequence has emitted [s] unless ``stop_at_eos`` is False (the validation loss reads
-    every step, so it needs them all, as upstream computed them)."""
+    every step, so it needs them all, as upstream computed them). ``amp_dtype`` runs the model
+    under autocast in that precision (--amp); the logits come back float32 either way."""
     text_for_pred = empty_text_input(image.size(0), opt, image.device)
     image = image.contiguous(memory_format=torch.channels_last)  # the model's layout
-    if 'CTC' in opt.Prediction:
-        return model(image, text_for_pred)
-    return model(image, text_for_pred, is_train=False, stop_at_eos=stop_at_eos)
+    with torch.autocast(image.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        if 'CTC' in opt.Prediction:
+            preds = model(image, text_for_pred)
+        else:
+            preds = model(image, text_for_pred, is_train=False, stop_at_eos=stop_at_eos)
+    return preds.float()
 
 
 def decode_predictions(preds: torch.Tensor, converter, opt) -> list[Prediction]:
@@ -193,20 +198,26 @@ class Recognizer:
         if not hasattr(opt, 'num_gpu'):
             opt.num_gpu = 0
         if is_onnx_file(opt.saved_model):
+            if getattr(opt, 'amp', False):
+                raise InputError(f'--amp: {opt.saved_model} is an ONNX file, which ONNX Runtime runs in the '
+                                 'precision it was exported in; --amp applies to .pth checkpoints')
             self.device = torch.device('cpu')
             self.onnx = OnnxRuntimeModel(opt.saved_model)
             self.model = None
         else:
             self.onnx = None
             self.model = load_model_for_inference(opt, self.device, verbose=verbose)
+        self.amp_dtype = autocast_dtype(opt, self.device)
         self.collate = AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD)
         self.mode = 'RGB' if opt.rgb else 'L'
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: torch.device | None = None,
-                        **flags) -> 'Recognizer':
+                        amp: bool = False, **flags) -> 'Recognizer':
         """Load ``path``; ``flags`` are the model flags of a DTRB command line (needed only for a
-        checkpoint without a configuration beside it), e.g. ``Transformation='TPS'``."""
+        checkpoint without a configuration beside it), e.g. ``Transformation='TPS'``. ``amp``
+        reads in mixed precision (bfloat16 on the CPU, float16 on CUDA), as demo.py --amp:
+        faster where the hardware has it, and a few predictions may differ from float32."""
         from utils import MODEL_OPTION_DEFAULTS
         unknown = sorted(set(flags) - set(MODEL_OPTION_DEFAULTS))
         if unknown:
@@ -214,6 +225,7 @@ class Recognizer:
         values = {flag: None for flag in MODEL_OPTION_DEFAULTS}
         values.update(flags, saved_model=os.fspath(path))
         opt = finish_common_options(argparse.Namespace(**values), read_model_config(path))
+        opt.amp = amp
         return cls(opt, device)
 
     def read(self, images: Iterable, batch_size: int = 64) -> list[tuple[str, float]]:
@@ -232,7 +244,7 @@ class Recognizer:
         if self.onnx is not None:
             preds = self.onnx(tensors)
         else:
-            preds = run_model(self.model, tensors.to(self.device), self.opt)
+            preds = run_model(self.model, tensors.to(self.device), self.opt, amp_dtype=self.amp_dtype)
         return decode_predictions(preds, self.converter, self.opt)
 
 
@@ -262,12 +274,14 @@ def comparable(text: str, opt) -> str:
     return text
 
 
-def validation(model, criterion, evaluation_loader, converter, opt, metrics: RecognitionMetrics | None = None):
+def validation(model, criterion, evaluation_loader, converter, opt, metrics: RecognitionMetrics | None = None,
+               amp_dtype: torch.dtype | None = None):
     """Evaluate over a loader. Returns upstream's tuple: (valid loss, accuracy %, norm_ED,
     predictions of the last batch, their confidences, the last batch's labels, total forward
     time in seconds, number of samples). ``metrics``, when given, gets every sample's label
     and prediction as scored (see :func:`comparable`), confidence and correctness; the tuple
-    stays upstream's because DTRB users unpack it."""
+    stays upstream's because DTRB users unpack it. ``amp_dtype``: see :func:`run_model`
+    (test.py --amp; train.py validates in float32 whatever precision it trains in)."""
     device = next(model.parameters()).device
     n_correct = 0
     norm_ED = 0.0
@@ -284,7 +298,7 @@ def validation(model, criterion, evaluation_loader, converter, opt, metrics: Rec
         image = image_tensors.to(device)
 
         start_time = time.time()
-        preds = run_model(model, image, opt, stop_at_eos=False)
+        preds = run_model(model, image, opt, stop_at_eos=False, amp_dtype=amp_dtype)
         infer_time += time.time() - start_time
 
         valid_loss_avg.add(validation_loss(criterion, image, labels, converter, opt, preds))

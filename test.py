@@ -19,8 +19,8 @@ from inference import (CASE_INSENSITIVE_ALNUM, Prediction, comparable, decode_pr
                        run_model, validation, validation_loss)
 from model import (baidu_ctc_cost, baidu_ctc_loss_class, config_path, flat_targets,  # noqa: F401
                    make_criterion, read_model_config)
-from utils import (Averager, InputError, RecognitionMetrics, add_common_options, align,  # noqa: F401
-                   configure_cuda, finish_common_options, make_converter, normalized_similarity, pick_device,
+from utils import (Averager, InputError, RecognitionMetrics, add_amp_options, add_common_options,  # noqa: F401
+                   align, autocast_dtype, check_amp_flags, configure_cuda, finish_common_options, make_converter, normalized_similarity, pick_device,
                    run_script, write_text_atomically)
 
 BENCHMARK_SETS = ['IIIT5k_3000', 'SVT', 'IC03_860', 'IC03_867', 'IC13_857', 'IC13_1015',
@@ -103,6 +103,7 @@ def benchmark_all_eval(model, criterion, converter, opt, calculate_infer_time=Fa
     total_evaluation_data_number = 0
     total_correct_number = 0.0
     dashed_line = '-' * 80
+    amp_dtype = autocast_dtype(opt, next(model.parameters()).device)
     with open(f'./result/{opt.exp_name}/log_all_evaluation.txt', 'a', encoding='utf-8') as log:
         print(dashed_line)
         log.write(dashed_line + '\n')
@@ -111,7 +112,7 @@ def benchmark_all_eval(model, criterion, converter, opt, calculate_infer_time=Fa
                 os.path.join(opt.eval_data, name), opt, evaluation_batch_size)
             metrics = RecognitionMetrics(keep_samples=wants_error_report(opt))
             _, accuracy, norm_ED, _, _, _, infer_time, length_of_data = validation(
-                model, criterion, loader, converter, opt, metrics)
+                model, criterion, loader, converter, opt, metrics, amp_dtype)
             list_accuracy.append(f'{accuracy:0.3f}')
             total_forward_time += infer_time
             total_evaluation_data_number += len(eval_data)
@@ -163,7 +164,7 @@ def test(opt):
         eval_data, eval_data_log, loader = make_eval_loader(opt.eval_data, opt, opt.batch_size)
         metrics = RecognitionMetrics(keep_samples=wants_error_report(opt))
         _, accuracy, norm_ED, _, _, _, _, length_of_data = validation(
-            model, criterion, loader, converter, opt, metrics)
+            model, criterion, loader, converter, opt, metrics, autocast_dtype(opt, device))
         with open(f'./result/{opt.exp_name}/log_evaluation.txt', 'a', encoding='utf-8') as log:
             log.write(eval_data_log)
             print(f'{accuracy:0.3f}')
@@ -188,11 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f'also write {PREDICTIONS_CSV} (every sample), {CONFUSIONS_CSV} (the most '
                              f'confused character pairs) and {WORST_ERRORS_PNG} (the worst errors) into '
                              'the result folder (one sub-folder per set with --benchmark_all_eval)')
+    add_amp_options(parser, 'evaluates what demo.py --amp reads, so its accuracy can be set against '
+                            'float32\'s')
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    check_amp_flags(args)
     opt = finish_common_options(args, read_model_config(args.saved_model))
     if opt.baiduCTC:
         baidu_ctc_loss_class()

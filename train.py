@@ -20,9 +20,10 @@ from inference import make_eval_loader, print_model_parameters, validation
 from model import (TRAINING_STATE_NAME, Model, baidu_ctc_cost, baidu_ctc_loss_class, init_weights,
                    load_checkpoint, load_training_state, make_criterion, restore_training_state,
                    save_checkpoint, save_training_state, training_state_path, unwrap_model)
-from utils import (Averager, DistributedContext, InputError, add_common_options, configure_cuda,
-                   cut_at_eos, finish_common_options, init_distributed, make_converter, model_config,
-                   run_script, usable_cpu_count, write_text_atomically)
+from utils import (Averager, DistributedContext, InputError, add_amp_options, add_common_options,
+                   autocast_dtype, check_amp_flags, configure_cuda, cut_at_eos, finish_common_options,
+                   init_distributed, make_converter, model_config, run_script, usable_cpu_count,
+                   write_text_atomically)
 
 CHECKPOINT_EVERY = 100_000  # upstream writes iter_{N}.pth every 1e5 iterations
 
@@ -264,19 +265,6 @@ class TrainingLog:
 
     def close(self) -> None:
         self.writer.close()
-
-
-def autocast_dtype(opt, device) -> torch.dtype | None:
-    """The --amp precision: float16 (with a GradScaler) by default on CUDA; bfloat16 on the CPU,
-    where float16 autocast has no GradScaler support worth having (see README)."""
-    if not opt.amp:
-        return None
-    if opt.amp_dtype is None:
-        return torch.float16 if device.type == 'cuda' else torch.bfloat16
-    if opt.amp_dtype == 'float16' and device.type != 'cuda':
-        raise ValueError('--amp_dtype float16 needs a CUDA GPU (none is visible); on the CPU '
-                         '--amp runs bfloat16 autocast: drop --amp_dtype or give bfloat16')
-    return getattr(torch, opt.amp_dtype)
 
 
 def optimizer_name(opt) -> str:
@@ -586,11 +574,8 @@ def build_parser() -> argparse.ArgumentParser:
                              'given (so --lr_schedule '
                              'cosine ends at the deadline), and stops at the deadline in any case, '
                              'validated, saved and resumable; 0: no limit (upstream)')
-    parser.add_argument('--amp', action='store_true',
-                        help='mixed precision: float16 autocast with a GradScaler on CUDA, bfloat16 '
-                             'autocast on the CPU; the CTC loss and attention softmax stay float32')
-    parser.add_argument('--amp_dtype', choices=['float16', 'bfloat16'],
-                        help='--amp precision (default float16 on CUDA, bfloat16 on the CPU)')
+    add_amp_options(parser, 'float16 with a GradScaler; the CTC loss and attention softmax '
+                                    'stay float32')
     return parser
 
 
@@ -598,13 +583,12 @@ def check_resume_flags(opt) -> None:
     if opt.resume and opt.saved_model:
         raise ValueError('--resume and --saved_model both given: --resume continues a training state '
                          '(weights included), --saved_model starts from weights alone; give one')
-    if opt.amp_dtype and not opt.amp:
-        raise ValueError('--amp_dtype is given without --amp; add --amp to train in mixed precision')
 
 
 def main(argv=None):
     opt = finish_common_options(build_parser().parse_args(argv))
     check_resume_flags(opt)
+    check_amp_flags(opt)
     if opt.baiduCTC:
         baidu_ctc_loss_class()
     if not opt.exp_name:

@@ -586,6 +586,45 @@ def pick_device() -> torch.device:
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 
+AMP_DTYPES = ('float16', 'bfloat16')
+
+
+def add_amp_options(parser: argparse.ArgumentParser, purpose: str) -> None:
+    """--amp and --amp_dtype, the same two flags in train.py, test.py and demo.py; ``purpose``
+    ends the --amp help (what mixed precision means for that script)."""
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: float16 autocast on CUDA, bfloat16 autocast on the CPU; '
+                             + purpose)
+    parser.add_argument('--amp_dtype', choices=AMP_DTYPES,
+                        help='--amp precision (default float16 on CUDA, bfloat16 on the CPU)')
+
+
+def check_amp_flags(opt) -> None:
+    """Raises ValueError for --amp_dtype without --amp (before a script spends time on data)."""
+    amp_dtype = getattr(opt, 'amp_dtype', None)
+    if amp_dtype and not getattr(opt, 'amp', False):
+        raise ValueError(f'--amp_dtype {amp_dtype} is given without --amp; add --amp to run in mixed precision')
+
+
+def autocast_dtype(opt, device) -> 'torch.dtype | None':
+    """The precision --amp asks for on ``device`` (None: float32, upstream's). float16 by default
+    on CUDA; bfloat16 on the CPU, where float16 autocast is slow and has no GradScaler worth
+    having. Options built without the flags (DTRB code) mean float32.
+
+    Raises ValueError for --amp_dtype without --amp, or float16 without a CUDA device."""
+    import torch
+    check_amp_flags(opt)
+    amp, amp_dtype = getattr(opt, 'amp', False), getattr(opt, 'amp_dtype', None)
+    if not amp:
+        return None
+    if amp_dtype is None:
+        return torch.float16 if device.type == 'cuda' else torch.bfloat16
+    if amp_dtype == 'float16' and device.type != 'cuda':
+        raise ValueError('--amp_dtype float16 needs a CUDA GPU (none is visible); on the CPU '
+                         '--amp runs bfloat16 autocast: drop --amp_dtype or give bfloat16')
+    return getattr(torch, amp_dtype)
+
+
 def usable_cpu_count() -> int:
     """The cores this process may run on: ``taskset`` and container CPU sets restrict them, and
     os.cpu_count() still counts the whole machine (torch's threads collapse when oversubscribed)."""

@@ -2,7 +2,8 @@
 DTRB's inference (contiguous memory layout, all batch_max_length + 1 Attn steps, the previous
 character fed as a one-hot vector): the project's inference path (channels-last convolutions,
 the character's weight column gathered instead of the one-hot product; all steps, then stopping
-once every sequence emitted [s]) and ONNX Runtime, on a model trained here so that it really
+once every sequence emitted [s]), the same under --amp (bfloat16 autocast, with the share of
+predictions that stay float32's) and ONNX Runtime, on a model trained here so that it really
 emits [s].
 
     python bench/inference_speed.py                       # TPS-ResNet-BiLSTM-Attn, 64/256, KS X 1001
@@ -158,15 +159,21 @@ def main() -> None:
             export.main(['--saved_model', checkpoint, '--output', onnx_path])
         onnx = OnnxRuntimeModel(onnx_path, threads=args.threads)
 
-        def torch_read(stop_at_eos: bool):
+        def torch_read(stop_at_eos: bool, amp_dtype: torch.dtype | None = None):
             def read(batch):
                 with torch.no_grad():
-                    return run_model(model, batch, opt, stop_at_eos=stop_at_eos)
+                    return run_model(model, batch, opt, stop_at_eos=stop_at_eos, amp_dtype=amp_dtype)
             return read
+
+        # --amp changes the arithmetic, so its predictions are counted, not required, to agree
+        amp_texts = [p.text for p in decode_predictions(torch_read(True, torch.bfloat16)(images),
+                                                        recognizer.converter, opt)]
+        amp_agreement = sum(a == b for a, b in zip(amp_texts, full_texts)) / len(full_texts)
 
         upstream_speed = images_per_second(upstream_read, images, args.repeats)
         full_speed = images_per_second(torch_read(False), images, args.repeats)
         early_speed = images_per_second(torch_read(True), images, args.repeats)
+        amp_speed = images_per_second(torch_read(True, torch.bfloat16), images, args.repeats)
         onnx_speed = images_per_second(onnx, images, args.repeats)
 
     steps = opt.batch_max_length + 1
@@ -178,6 +185,8 @@ def main() -> None:
           f'ratio {full_speed / upstream_speed:.2f}')
     print(f'PyTorch, stop at [s]:                        {early_speed:8.1f} images/s  '
           f'ratio {early_speed / upstream_speed:.2f}')
+    print(f'PyTorch, stop at [s], --amp (bfloat16):       {amp_speed:8.1f} images/s  '
+          f'ratio {amp_speed / upstream_speed:.2f}  ({amp_agreement:.0%} of predictions as float32)')
     print(f'ONNX Runtime (all steps):                    {onnx_speed:8.1f} images/s  '
           f'ratio {onnx_speed / upstream_speed:.2f}')
 

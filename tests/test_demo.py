@@ -177,6 +177,21 @@ def test_extensions_widen_what_is_read_and_output_files_hold_every_result(learne
     assert {'바-사'} <= {r['prediction'] for r in records}
 
 
+def test_amp_reads_the_trained_words_and_its_flags_are_checked(learned_model, image_folder):
+    from utils import run_script
+    argv = ['--image_folder', 'demo_images', '--saved_model', learned_model.checkpoint, '--workers', '0']
+    mixed = demo.main(argv + ['--amp'])
+    assert [pred for path, pred, _ in mixed if path.lower().endswith('.png')] == ['다라마', '가나', '바-사']
+    assert all(0.0 <= conf <= 1.0 for _, _, conf in mixed)
+    with pytest.raises(SystemExit) as info:
+        run_script(demo.main, argv + ['--amp_dtype', 'bfloat16'])
+    assert str(info.value.code) == ('error: --amp_dtype bfloat16 is given without --amp; add --amp to run in '
+                                    'mixed precision')
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match='error: --amp_dtype float16 needs a CUDA GPU'):
+            run_script(demo.main, argv + ['--amp', '--amp_dtype', 'float16'])
+
+
 def test_bad_extensions_and_output_names_are_one_line(learned_model, image_folder):
     from utils import run_script
     with pytest.raises(SystemExit) as info:

@@ -111,6 +111,16 @@ def test_learned_model_exports_with_no_flags_and_demo_reads_the_onnx(learned_mod
     assert [r[2] for r in from_onnx] == pytest.approx([r[2] for r in from_pth], rel=1e-4)
 
 
+def test_amp_on_an_onnx_file_is_one_line(learned_model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    export.main(['--saved_model', learned_model.checkpoint, '--output', 'm.onnx'])
+    os.makedirs('images')
+    with pytest.raises(SystemExit) as info:
+        run_script(demo.main, ['--image_folder', 'images', '--saved_model', 'm.onnx', '--workers', '0', '--amp'])
+    assert str(info.value.code) == ('error: --amp: m.onnx is an ONNX file, which ONNX Runtime runs in the '
+                                    'precision it was exported in; --amp applies to .pth checkpoints')
+
+
 def test_onnx_runtime_missing_is_one_line(learned_model, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     export.main(['--saved_model', learned_model.checkpoint, '--output', 'm.onnx'])

@@ -20,4 +20,6 @@ def test_the_inference_benchmark_prints_each_ratio():
     assert re.fullmatch(r'upstream: contiguous, one-hot, all 26 steps: +\d+\.\d images/s  \(baseline\)', lines[1])
     assert re.fullmatch(r'PyTorch, all 26 steps: +\d+\.\d images/s  ratio \d+\.\d\d', lines[2])
     assert re.fullmatch(r'PyTorch, stop at \[s\]: +\d+\.\d images/s  ratio \d+\.\d\d', lines[3])
-    assert re.fullmatch(r'ONNX Runtime \(all steps\): +\d+\.\d images/s  ratio \d+\.\d\d', lines[4])
+    assert re.fullmatch(r'PyTorch, stop at \[s\], --amp \(bfloat16\): +\d+\.\d images/s  ratio \d+\.\d\d  '
+                        r'\(\d+% of predictions as float32\)', lines[4]), lines[4]
+    assert re.fullmatch(r'ONNX Runtime \(all steps\): +\d+\.\d images/s  ratio \d+\.\d\d', lines[5])

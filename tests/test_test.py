@@ -369,6 +369,13 @@ def test_a_self_describing_checkpoint_needs_no_model_flags(learned_model, tmp_pa
     assert {'best_accuracy.pth', 'best_accuracy.json'} <= set(os.listdir(result))
 
 
+def test_amp_evaluates_in_mixed_precision_with_upstreams_lines(learned_model, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert test_script.main(['--eval_data', learned_model.lmdb, '--saved_model', learned_model.checkpoint,
+                             '--workers', '0', '--amp']) == 100.0
+    assert capsys.readouterr().out.splitlines()[-2:] == ['100.000', 'CER 0.0000\t jamo_1-NED 1.0000']
+
+
 def test_a_bare_dtrb_checkpoint_still_needs_its_flags(learned_model, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     bare = str(tmp_path / 'bare.pth')

@@ -552,6 +552,8 @@ def test_amp_on_the_cpu_trains_in_bfloat16_and_float16_is_refused(tmp_path, monk
                                  '--saved_model', f'saved_models/{exp}/best_accuracy.pth']) == best
     with pytest.raises(SystemExit, match=r'error: --amp_dtype float16 needs a CUDA GPU'):
         run_script(train.main, resume_argv(tmp_path, make_lmdb, '--amp', '--amp_dtype', 'float16'))
+    with pytest.raises(SystemExit, match=r'error: --amp_dtype bfloat16 is given without --amp'):
+        run_script(train.main, resume_argv(tmp_path, make_lmdb, '--amp_dtype', 'bfloat16'))
 
 
 RANK_RECORDER = '''
