@@ -625,6 +625,15 @@ def autocast_dtype(opt, device) -> 'torch.dtype | None':
     return getattr(torch, amp_dtype)
 
 
+def cpu_computes_bfloat16() -> bool:
+    """Whether this CPU has bfloat16 arithmetic units (AVX-512 BF16 or AMX), where --amp trains
+    and reads faster; elsewhere bfloat16 autocast is emulated and slower than float32. Read from
+    torch's CPU capability probes, private in torch 2.x, so a torch without them means no."""
+    import torch
+    probes = [getattr(torch.cpu, name, None) for name in ('_is_avx512_bf16_supported', '_is_amx_tile_supported')]
+    return any(probe() for probe in probes if probe is not None)
+
+
 def usable_cpu_count() -> int:
     """The cores this process may run on: ``taskset`` and container CPU sets restrict them, and
     os.cpu_count() still counts the whole machine (torch's threads collapse when oversubscribed)."""

@@ -28,6 +28,14 @@ def test_lmdb_and_render_modes_train_on_the_same_fonts_styles_and_texts(tmp_path
     assert [render[i + 1] for i, f in enumerate(render) if f == '--render_exclude_file'] == [str(p) for p in held_out]
 
 
+def test_auto_precision_trains_with_amp_only_where_the_hardware_computes_it():
+    assert quickstart.precision_flags('auto', has_cuda=False, cpu_bfloat16=True) == ['--amp']
+    assert quickstart.precision_flags('auto', has_cuda=True, cpu_bfloat16=False) == ['--amp']
+    assert quickstart.precision_flags('auto', has_cuda=False, cpu_bfloat16=False) == []
+    assert quickstart.precision_flags('float32', has_cuda=True, cpu_bfloat16=True) == []
+    assert quickstart.precision_flags('amp', has_cuda=False, cpu_bfloat16=False) == ['--amp']
+
+
 def test_parse_steps_run_reads_where_the_time_limit_ended_training():
     assert quickstart.parse_steps_run('end the training\n', 4000) == 4000
     lowered = ('end the training\n--time_limit 12.3 min: --num_iter lowered from 50000 to 3911 at the '
