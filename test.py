@@ -20,8 +20,8 @@ from inference import (CASE_INSENSITIVE_ALNUM, Prediction, comparable, decode_pr
 from model import (baidu_ctc_cost, baidu_ctc_loss_class, config_path, flat_targets,  # noqa: F401
                    make_criterion, read_model_config)
 from utils import (Averager, InputError, RecognitionMetrics, add_amp_options, add_common_options,  # noqa: F401
-                   align, autocast_dtype, check_amp_flags, configure_cuda, finish_common_options, make_converter, normalized_similarity, pick_device,
-                   run_script, write_text_atomically)
+                   align, autocast_dtype, check_amp_flags, configure_cuda, finish_common_options,
+                   make_converter, normalized_similarity, pick_device, run_script, write_text_atomically)
 
 BENCHMARK_SETS = ['IIIT5k_3000', 'SVT', 'IC03_860', 'IC03_867', 'IC13_857', 'IC13_1015',
                   'IC15_1811', 'IC15_2077', 'SVTP', 'CUTE80']
