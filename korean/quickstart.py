@@ -36,7 +36,7 @@ from pathlib import Path
 if __package__ in (None, ''):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from utils import cpu_computes_bfloat16, usable_cpu_count  # noqa: E402
+from utils import cpu_computes_bfloat16, pick_device, usable_cpu_count  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ALPHABET = 'korean/alphabets/ksx1001.txt'
@@ -282,8 +282,7 @@ def main(argv=None) -> int:
 
     train_cmd = [python(), 'train.py', '--valid_data', str(data / 'valid'), '--character', ALPHABET,
                  '--workers', '0', '--num_threads', str(args.threads), '--manualSeed', str(args.seed)]
-    import torch
-    amp = precision_flags(args.precision, torch.cuda.is_available(), cpu_computes_bfloat16())
+    amp = precision_flags(args.precision, pick_device().type == 'cuda', cpu_computes_bfloat16())
     train_cmd += training_data_flags(args.data, data, [valid_words, test_words]) + MODEL_FLAGS + TRAIN_FLAGS + amp
     num_iter = args.num_iter or NUM_ITER_CAP
     interval = min(VAL_INTERVAL, max(1, num_iter // 4))
