@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
 # Builds korean/models/ko_vgg_bilstm_ctc.pth (and its .json configuration) with the project's own
 # commands, from the project's own synthetic data, on the CPU: held-out words and held-out fonts
-# are never rendered for training. Two stages:
+# are never rendered for training. Three stages:
 #   1. 9,000 steps from scratch on document / caption / scene images (150,000 LMDB images);
 #   2. fine-tuning of stage 1 on every style the generator has (signboard, cover, headline,
 #      score bug and licence plate added), each style paired with the text it carries, with
-#      --augment, for STAGE2_MINUTES of wall time (--time_limit).
+#      --augment, for STAGE2_MINUTES of wall time (--time_limit);
+#   3. fine-tuning of stage 2 on new images of the same recipe, read 256 pixels wide with their
+#      aspect ratio kept (--imgW 256 --PAD): at 128 x 32 a score bug or headline line was squeezed
+#      to a quarter of its width and CTC had 31 time steps for up to 25 characters; 256 gives 63.
+#      More score bugs and headlines in each batch; STAGE3_MINUTES of wall time.
 # Usage (from the repository root; 1 torch thread, niced, so other work on the machine goes on):
-#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                 # both stages
-#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh  # stage 2 only, from model.pth
+#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all three stages
+#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 and 3, from model.pth
+#   FROM=model.pth STAGES=3 bash korean/models/build_ko_vgg_bilstm_ctc.sh    # stage 3 only
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 NUM_ITER=${NUM_ITER:-9000}
 STAGE2_ITER=${STAGE2_ITER:-26000}
 STAGE2_MINUTES=${STAGE2_MINUTES:-95}
+STAGE3_ITER=${STAGE3_ITER:-20000}
+STAGE3_MINUTES=${STAGE3_MINUTES:-115}
+STAGES=${STAGES:-1 2 3}
 WORKERS=${WORKERS:-2}
 OUT=${OUT:-data/ko_vgg_bilstm_ctc}
 FROM=${FROM:-}
@@ -42,7 +50,9 @@ PYTHON
 GEN="$PY korean/generate_word_images.py --format lmdb --character $ALPHABET --workers $WORKERS --overwrite --quiet"
 WORDS="words:8,syllables:1,captions:1,numbers:0.3,dates:0.3,scores:0.3,prices:0.3,digits:0.2"
 
-if [ -z "$FROM" ]; then
+has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
+
+if [ -z "$FROM" ] && has_stage 1; then
   # stage 1 data: words, every KS X 1001 syllable, captions, numbers, dates, scores, prices
   $GEN --output "$OUT/train/synth" --num_images 150000 --seed 11 $TRAIN_FONTS --styles document:2,caption:1,scene:1 \
     --source "$WORDS" $EXCLUDE
@@ -55,17 +65,6 @@ if [ -z "$FROM" ]; then
   FROM=saved_models/ko_vgg_bilstm_ctc/best_accuracy.pth
 fi
 
-# stage 2 data: each new style with the text it carries, plus the stage-1 styles so they are kept
-$GEN --output "$OUT/train2/general" --num_images 90000 --seed 21 $TRAIN_FONTS \
-  --styles document:2,caption:1.5,scene:1,signboard:2,cover:1.5 --source "$WORDS" $EXCLUDE
-$GEN --output "$OUT/train2/headline" --num_images 25000 --seed 22 $TRAIN_FONTS --styles headline:1 \
-  --source captions:3,words:1 $EXCLUDE
-$GEN --output "$OUT/train2/scorebug" --num_images 15000 --seed 23 $TRAIN_FONTS --styles scorebug:1 \
-  --source scorebugs:1 $EXCLUDE
-$GEN --output "$OUT/train2/plate" --num_images 15000 --seed 24 $TRAIN_FONTS --styles plate:1 --source plates:1
-$GEN --output "$OUT/valid2/heldout_words" --num_images 800 --seed 25 $TRAIN_FONTS \
-  --styles document:1,caption:1,scene:1,signboard:1,cover:1,headline:1 --text_file "$OUT/heldout_valid_words.txt"
-
 # test data: held-out fonts in every style; held-out words (headlines: runs of 1-4 held-out
 # words), and for score bugs and plates the texts those sources write (new numbers, known teams)
 for style in document caption scene signboard cover; do
@@ -77,13 +76,52 @@ $GEN --output "$OUT/test/headline" --num_images 500 --seed 13 $TEST_FONTS --styl
 $GEN --output "$OUT/test/scorebug" --num_images 500 --seed 13 $TEST_FONTS --styles scorebug:1 --source scorebugs:1
 $GEN --output "$OUT/test/plate" --num_images 500 --seed 13 $TEST_FONTS --styles plate:1 --source plates:1
 
-# stage 2: fine-tune from stage 1 (same alphabet and model) with --augment, capped by wall time
-nice -n 19 "$PY" train.py --exp_name ko_vgg_bilstm_ctc_stage2 --train_data "$OUT/train2" --valid_data "$OUT/valid2" \
-  --select_data general-headline-scorebug-plate --batch_ratio 0.55-0.2-0.125-0.125 --character $ALPHABET --imgW 128 $MODEL \
-  --saved_model "$FROM" --adam --lr 0.001 --lr_schedule cosine --batch_size 64 --num_iter "$STAGE2_ITER" \
-  --valInterval 1000 --time_limit "$STAGE2_MINUTES" --augment --workers 0 --num_threads 1 --amp --manualSeed 8
+if has_stage 2; then
+  # stage 2 data: each new style with the text it carries, plus the stage-1 styles so they are kept
+  $GEN --output "$OUT/train2/general" --num_images 90000 --seed 21 $TRAIN_FONTS \
+    --styles document:2,caption:1.5,scene:1,signboard:2,cover:1.5 --source "$WORDS" $EXCLUDE
+  $GEN --output "$OUT/train2/headline" --num_images 25000 --seed 22 $TRAIN_FONTS --styles headline:1 \
+    --source captions:3,words:1 $EXCLUDE
+  $GEN --output "$OUT/train2/scorebug" --num_images 15000 --seed 23 $TRAIN_FONTS --styles scorebug:1 \
+    --source scorebugs:1 $EXCLUDE
+  $GEN --output "$OUT/train2/plate" --num_images 15000 --seed 24 $TRAIN_FONTS --styles plate:1 --source plates:1
+  $GEN --output "$OUT/valid2/heldout_words" --num_images 800 --seed 25 $TRAIN_FONTS \
+    --styles document:1,caption:1,scene:1,signboard:1,cover:1,headline:1 --text_file "$OUT/heldout_valid_words.txt"
 
-# evaluate per style with no model flags: the checkpoint describes itself
+  # stage 2: fine-tune from stage 1 (same alphabet and model) with --augment, capped by wall time
+  nice -n 19 "$PY" train.py --exp_name ko_vgg_bilstm_ctc_stage2 --train_data "$OUT/train2" --valid_data "$OUT/valid2" \
+    --select_data general-headline-scorebug-plate --batch_ratio 0.55-0.2-0.125-0.125 --character $ALPHABET --imgW 128 $MODEL \
+    --saved_model "$FROM" --adam --lr 0.001 --lr_schedule cosine --batch_size 64 --num_iter "$STAGE2_ITER" \
+    --valInterval 1000 --time_limit "$STAGE2_MINUTES" --augment --workers 0 --num_threads 1 --amp --manualSeed 8
+  FROM=saved_models/ko_vgg_bilstm_ctc_stage2/best_accuracy.pth
+fi
+
+if has_stage 3; then
+  # stage 3 data: new images (new seeds) of the stage-2 recipe, with more score bugs and headlines,
+  # and a validation set that holds score bugs and plates too, so the best model is picked over all
+  $GEN --output "$OUT/train3/general" --num_images 110000 --seed 31 $TRAIN_FONTS \
+    --styles document:2,caption:1.5,scene:1,signboard:2,cover:1.5 --source "$WORDS" $EXCLUDE
+  $GEN --output "$OUT/train3/headline" --num_images 35000 --seed 32 $TRAIN_FONTS --styles headline:1 \
+    --source captions:3,words:1 $EXCLUDE
+  $GEN --output "$OUT/train3/scorebug" --num_images 35000 --seed 33 $TRAIN_FONTS --styles scorebug:1 \
+    --source scorebugs:1 $EXCLUDE
+  $GEN --output "$OUT/train3/plate" --num_images 20000 --seed 34 $TRAIN_FONTS --styles plate:1 --source plates:1
+  $GEN --output "$OUT/valid3/heldout_words" --num_images 800 --seed 25 $TRAIN_FONTS \
+    --styles document:1,caption:1,scene:1,signboard:1,cover:1,headline:1 --text_file "$OUT/heldout_valid_words.txt"
+  $GEN --output "$OUT/valid3/scorebug" --num_images 200 --seed 35 $TRAIN_FONTS --styles scorebug:1 --source scorebugs:1
+  $GEN --output "$OUT/valid3/plate" --num_images 200 --seed 36 $TRAIN_FONTS --styles plate:1 --source plates:1
+
+  # stage 3: fine-tune from stage 2 at --imgW 256 --PAD (the same weights read any width), one
+  # DataLoader worker decoding and augmenting beside the training thread
+  nice -n 19 "$PY" train.py --exp_name ko_vgg_bilstm_ctc_stage3 --train_data "$OUT/train3" --valid_data "$OUT/valid3" \
+    --select_data general-headline-scorebug-plate --batch_ratio 0.5-0.2-0.2-0.1 --character $ALPHABET \
+    --imgW 256 --PAD $MODEL --saved_model "$FROM" --adam --lr 0.001 --lr_schedule cosine --batch_size 64 \
+    --num_iter "$STAGE3_ITER" --valInterval 1000 --time_limit "$STAGE3_MINUTES" --augment --workers 1 \
+    --num_threads 1 --amp --manualSeed 9
+  FROM=saved_models/ko_vgg_bilstm_ctc_stage3/best_accuracy.pth
+fi
+
+# evaluate the last stage's model per style with no model flags: the checkpoint describes itself
 for style in document caption scene signboard cover headline scorebug plate; do
-  "$PY" test.py --eval_data "$OUT/test/$style" --saved_model saved_models/ko_vgg_bilstm_ctc_stage2/best_accuracy.pth --workers 0
+  "$PY" test.py --eval_data "$OUT/test/$style" --saved_model "$FROM" --workers 0
 done
