@@ -18,12 +18,12 @@ from tqdm import tqdm
 from dataset import Batch_Balanced_Dataset
 from inference import make_eval_loader, print_model_parameters, validation
 from model import (TRAINING_STATE_NAME, Model, baidu_ctc_cost, baidu_ctc_loss_class, init_weights,
-                   load_checkpoint, load_training_state, make_criterion, restore_training_state,
-                   save_checkpoint, save_training_state, training_state_path, unwrap_model)
+                   load_checkpoint, load_training_state, make_criterion, read_model_config,
+                   restore_training_state, save_checkpoint, save_training_state, training_state_path, unwrap_model)
 from utils import (Averager, DistributedContext, InputError, add_amp_options, add_common_options,
                    autocast_dtype, check_amp_flags, configure_cuda, cut_at_eos, finish_common_options,
-                   init_distributed, make_converter, model_config, run_script, usable_cpu_count,
-                   write_text_atomically)
+                   init_distributed, make_converter, model_config, reading_mismatch, run_script,
+                   usable_cpu_count, write_text_atomically)
 
 CHECKPOINT_EVERY = 100_000  # upstream writes iter_{N}.pth every 1e5 iterations
 
@@ -153,6 +153,9 @@ def build_model(opt, ctx):
         report = load_checkpoint(model, opt.saved_model, finetune=opt.FT)
         if opt.FT and ctx.is_main:
             print(report.summary())
+        mismatch = reading_mismatch(opt, read_model_config(opt.saved_model))
+        if mismatch and ctx.is_main:
+            print(mismatch)
     model = training_layout(model.to(ctx.device))
     if ctx.distributed:
         device_ids = [ctx.local_rank] if ctx.device.type == 'cuda' else None

@@ -541,6 +541,29 @@ def finish_common_options(opt: argparse.Namespace, config: dict | None = None) -
     return opt
 
 
+# How a model reads its images. A checkpoint loads under any values of these (the weights have
+# the same shapes at any width, padded or stretched), so a run that differs reads images in a
+# way the model never learnt and nothing fails: train.py says so when it starts from one.
+READING_OPTIONS = ('imgH', 'imgW', 'PAD')
+
+
+def _reading_flags(settings: dict) -> str:
+    return (f"--imgH {settings['imgH']} --imgW {settings['imgW']} "
+            + ('--PAD' if settings['PAD'] else 'without --PAD'))
+
+
+def reading_mismatch(opt: argparse.Namespace, config: dict | None) -> str | None:
+    """One line for a run whose image-reading flags (:data:`READING_OPTIONS`) differ from those
+    of the checkpoint configuration ``config`` it starts from; None when they agree or there is
+    no configuration (a bare DTRB checkpoint)."""
+    if config is None or all(bool(getattr(opt, flag)) == bool(config[flag]) if flag == 'PAD'
+                             else getattr(opt, flag) == config[flag] for flag in READING_OPTIONS):
+        return None
+    return (f"note: {config.get('config_file', 'the checkpoint configuration')} says the model read images "
+            f"at {_reading_flags(config)}; this run reads them at {_reading_flags(vars(opt))} "
+            f"(the weights load either way; give its flags to read images as it learnt to)")
+
+
 def model_config(opt: argparse.Namespace) -> dict:
     """The configuration a checkpoint carries (see :data:`MODEL_OPTION_DEFAULTS`) from a
     finished option namespace."""

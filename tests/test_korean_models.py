@@ -1,6 +1,8 @@
 """korean/models/: the shipped Korean model loads with no flag and reads Korean words it never
-saw in training, drawn in fonts it never saw (its own held-out words, rendered here)."""
+saw in training, drawn in fonts it never saw (its own held-out words, rendered here), and
+train.py fine-tunes from it with the flags README gives."""
 import os
+import re
 import subprocess
 import sys
 
@@ -75,6 +77,32 @@ def test_demo_reads_with_the_shipped_model_and_no_flags(tmp_path):
     rows = [line.split('\t') for line in run.stdout.splitlines() if line.count('\t') == 2][1:]
     words = [word for _, word in held_out_images(3)[:3]]
     assert len(rows) == 3 and sum(row[1].strip() == word for row, word in zip(rows, words)) >= 2, rows
+
+
+def readme_fine_tuning_flags():
+    """The flags README's model card gives for --FT from the shipped model."""
+    with open(os.path.join(REPO, 'README.md'), encoding='utf-8') as f:
+        card = f.read().split('## The shipped Korean model', 1)[1]
+    flags = re.search(r'--FT` with its flags:\s*`([^`]+)`', card).group(1).split()
+    at = flags.index('--character') + 1
+    flags[at] = os.path.join(REPO, flags[at])
+    return flags
+
+
+def test_fine_tuning_from_the_shipped_model_with_readmes_flags_loads_all_of_it(tmp_path, monkeypatch,
+                                                                               make_lmdb, capsys):
+    import train
+    from model import read_checkpoint
+    monkeypatch.chdir(tmp_path)
+    data = make_lmdb(tmp_path / 'mine' / 'train', ['간판', '자막', '번호판', '표지'])
+    train.main(readme_fine_tuning_flags() + [
+        '--saved_model', MODEL, '--FT', '--train_data', str(tmp_path / 'mine'), '--valid_data', data,
+        '--select_data', '/', '--batch_ratio', '1', '--batch_size', '4', '--num_iter', '1',
+        '--workers', '0', '--num_threads', '1', '--adam', '--lr', '0', '--exp_name', 'mine'])
+    out = capsys.readouterr().out
+    assert f'Loaded {len(read_checkpoint(MODEL))} tensors from {MODEL} (fine-tuning, non-strict); skipped 0.' in out
+    assert 'note: ' not in out  # README's flags read images as the model learnt to
+    assert os.path.isfile(tmp_path / 'saved_models' / 'mine' / 'best_accuracy.pth')
 
 
 def styled_held_out_images(style, source, count, seed=3):

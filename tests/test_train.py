@@ -277,6 +277,26 @@ def test_finetune_onto_a_korean_alphabet(tmp_path, monkeypatch, make_lmdb, capsy
         assert torch.equal(tensor, tuned[key]), key
 
 
+def test_starting_from_a_model_that_read_images_otherwise_says_so(tmp_path, monkeypatch, make_lmdb, capsys):
+    # the weights load at any --imgW and with or without --PAD, so only this line tells a user
+    # who fine-tunes with other flags that images are now read as the model never learnt
+    monkeypatch.chdir(tmp_path)
+    data = make_lmdb(tmp_path / 'data' / 'train', ['가나', '다라'])
+    base = train_argv(tmp_path / 'data', data, '--character', '가나다라', '--num_iter', '1')
+    train.main(base + ['--exp_name', 'wide', '--imgW', '160', '--PAD'])
+    start = base + ['--saved_model', 'saved_models/wide/best_accuracy.pth', '--FT']
+    capsys.readouterr()
+
+    train.main(start + ['--exp_name', 'stretched'])
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith('note: ')]
+    assert notes == ['note: saved_models/wide/best_accuracy.json says the model read images at --imgH 32 '
+                     '--imgW 160 --PAD; this run reads them at --imgH 32 --imgW 100 without --PAD '
+                     '(the weights load either way; give its flags to read images as it learnt to)']
+
+    train.main(start + ['--exp_name', 'same', '--imgW', '160', '--PAD'])
+    assert 'note: ' not in capsys.readouterr().out
+
+
 def test_baidu_ctc_without_the_binding_fails_clearly(tmp_path, monkeypatch, make_lmdb):
     monkeypatch.chdir(tmp_path)
     lmdb_path = make_lmdb(tmp_path / 'data' / 'train', ['ab'])
