@@ -52,6 +52,21 @@ WORDS="words:8,syllables:1,captions:1,numbers:0.3,dates:0.3,scores:0.3,prices:0.
 
 has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
+# training data of stages 2 and 3, each style with the text it carries, in four sub-folders that
+# --select_data mixes: general (the stage-1 styles and text mix, plus signboards and covers),
+# headline lines, score bugs, licence plates.
+# Arguments: folder, the four image counts, the stage number (seeds <stage>1 to <stage>4)
+make_styled_training_set() {
+  local dir=$OUT/$1 stage=$6
+  $GEN --output "$dir/general" --num_images "$2" --seed "${stage}1" $TRAIN_FONTS \
+    --styles document:2,caption:1.5,scene:1,signboard:2,cover:1.5 --source "$WORDS" $EXCLUDE
+  $GEN --output "$dir/headline" --num_images "$3" --seed "${stage}2" $TRAIN_FONTS --styles headline:1 \
+    --source captions:3,words:1 $EXCLUDE
+  $GEN --output "$dir/scorebug" --num_images "$4" --seed "${stage}3" $TRAIN_FONTS --styles scorebug:1 \
+    --source scorebugs:1 $EXCLUDE
+  $GEN --output "$dir/plate" --num_images "$5" --seed "${stage}4" $TRAIN_FONTS --styles plate:1 --source plates:1
+}
+
 if [ -z "$FROM" ] && has_stage 1; then
   # stage 1 data: words, every KS X 1001 syllable, captions, numbers, dates, scores, prices
   $GEN --output "$OUT/train/synth" --num_images 150000 --seed 11 $TRAIN_FONTS --styles document:2,caption:1,scene:1 \
@@ -78,13 +93,7 @@ $GEN --output "$OUT/test/plate" --num_images 500 --seed 13 $TEST_FONTS --styles 
 
 if has_stage 2; then
   # stage 2 data: each new style with the text it carries, plus the stage-1 styles so they are kept
-  $GEN --output "$OUT/train2/general" --num_images 90000 --seed 21 $TRAIN_FONTS \
-    --styles document:2,caption:1.5,scene:1,signboard:2,cover:1.5 --source "$WORDS" $EXCLUDE
-  $GEN --output "$OUT/train2/headline" --num_images 25000 --seed 22 $TRAIN_FONTS --styles headline:1 \
-    --source captions:3,words:1 $EXCLUDE
-  $GEN --output "$OUT/train2/scorebug" --num_images 15000 --seed 23 $TRAIN_FONTS --styles scorebug:1 \
-    --source scorebugs:1 $EXCLUDE
-  $GEN --output "$OUT/train2/plate" --num_images 15000 --seed 24 $TRAIN_FONTS --styles plate:1 --source plates:1
+  make_styled_training_set train2 90000 25000 15000 15000 2
   $GEN --output "$OUT/valid2/heldout_words" --num_images 800 --seed 25 $TRAIN_FONTS \
     --styles document:1,caption:1,scene:1,signboard:1,cover:1,headline:1 --text_file "$OUT/heldout_valid_words.txt"
 
@@ -99,13 +108,7 @@ fi
 if has_stage 3; then
   # stage 3 data: new images (new seeds) of the stage-2 recipe, with more score bugs and headlines,
   # and a validation set that holds score bugs and plates too, so the best model is picked over all
-  $GEN --output "$OUT/train3/general" --num_images 110000 --seed 31 $TRAIN_FONTS \
-    --styles document:2,caption:1.5,scene:1,signboard:2,cover:1.5 --source "$WORDS" $EXCLUDE
-  $GEN --output "$OUT/train3/headline" --num_images 35000 --seed 32 $TRAIN_FONTS --styles headline:1 \
-    --source captions:3,words:1 $EXCLUDE
-  $GEN --output "$OUT/train3/scorebug" --num_images 35000 --seed 33 $TRAIN_FONTS --styles scorebug:1 \
-    --source scorebugs:1 $EXCLUDE
-  $GEN --output "$OUT/train3/plate" --num_images 20000 --seed 34 $TRAIN_FONTS --styles plate:1 --source plates:1
+  make_styled_training_set train3 110000 35000 35000 20000 3
   $GEN --output "$OUT/valid3/heldout_words" --num_images 800 --seed 25 $TRAIN_FONTS \
     --styles document:1,caption:1,scene:1,signboard:1,cover:1,headline:1 --text_file "$OUT/heldout_valid_words.txt"
   $GEN --output "$OUT/valid3/scorebug" --num_images 200 --seed 35 $TRAIN_FONTS --styles scorebug:1 --source scorebugs:1
