@@ -13,11 +13,13 @@
 #   4. fine-tuning of stage 3 with random syllable strings five times as frequent as before in the
 #      general images: in held-out fonts stage 3 read 98.5 % of its training words and 80.7 % of
 #      held-out words, having learnt the small built-in vocabulary. Plates a fifth of each batch,
-#      half the learning rate; STAGE4_MINUTES of wall time.
+#      half the learning rate; STAGE4_MINUTES of wall time;
+#   5. more of stage 4's recipe on new images (its validation still rose at its last step),
+#      STAGE5_MINUTES of wall time.
 # Usage (from the repository root; 1 torch thread, niced, so other work on the machine goes on):
-#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all four stages
-#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 4, from model.pth
-#   FROM=model.pth STAGES=4 bash korean/models/build_ko_vgg_bilstm_ctc.sh    # stage 4 only
+#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all five stages
+#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 5, from model.pth
+#   FROM=model.pth STAGES=5 bash korean/models/build_ko_vgg_bilstm_ctc.sh    # stage 5 only
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
@@ -28,7 +30,9 @@ STAGE3_ITER=${STAGE3_ITER:-20000}
 STAGE3_MINUTES=${STAGE3_MINUTES:-115}
 STAGE4_ITER=${STAGE4_ITER:-12000}
 STAGE4_MINUTES=${STAGE4_MINUTES:-30}
-STAGES=${STAGES:-1 2 3 4}
+STAGE5_ITER=${STAGE5_ITER:-15000}
+STAGE5_MINUTES=${STAGE5_MINUTES:-60}
+STAGES=${STAGES:-1 2 3 4 5}
 WORKERS=${WORKERS:-2}
 OUT=${OUT:-data/ko_vgg_bilstm_ctc}
 FROM=${FROM:-}
@@ -84,6 +88,18 @@ make_validation_set() {
   $GEN --output "$OUT/valid3/plate" --num_images 200 --seed 36 $TRAIN_FONTS --styles plate:1 --source plates:1
 }
 
+# fine-tuning at --imgW 256 --PAD (stages 3 to 5) from $FROM on $OUT/train<stage>, validated on
+# valid3, one DataLoader worker decoding and augmenting beside the training thread.
+# Arguments: stage, batch ratio, learning rate, --num_iter, minutes of wall time, seed
+fine_tune_wide() {
+  nice -n 19 "$PY" train.py --exp_name "ko_vgg_bilstm_ctc_stage$1" --train_data "$OUT/train$1" --valid_data "$OUT/valid3" \
+    --select_data general-headline-scorebug-plate --batch_ratio "$2" --character $ALPHABET \
+    --imgW 256 --PAD $MODEL --saved_model "$FROM" --adam --lr "$3" --lr_schedule cosine --batch_size 64 \
+    --num_iter "$4" --valInterval 1000 --time_limit "$5" --augment --workers 1 \
+    --num_threads 1 --amp --manualSeed "$6"
+  FROM=saved_models/ko_vgg_bilstm_ctc_stage$1/best_accuracy.pth
+}
+
 if [ -z "$FROM" ] && has_stage 1; then
   # stage 1 data: words, every KS X 1001 syllable, captions, numbers, dates, scores, prices
   $GEN --output "$OUT/train/synth" --num_images 150000 --seed 11 $TRAIN_FONTS --styles document:2,caption:1,scene:1 \
@@ -127,14 +143,8 @@ if has_stage 3; then
   make_styled_training_set train3 110000 35000 35000 20000 3
   make_validation_set
 
-  # stage 3: fine-tune from stage 2 at --imgW 256 --PAD (the same weights read any width), one
-  # DataLoader worker decoding and augmenting beside the training thread
-  nice -n 19 "$PY" train.py --exp_name ko_vgg_bilstm_ctc_stage3 --train_data "$OUT/train3" --valid_data "$OUT/valid3" \
-    --select_data general-headline-scorebug-plate --batch_ratio 0.5-0.2-0.2-0.1 --character $ALPHABET \
-    --imgW 256 --PAD $MODEL --saved_model "$FROM" --adam --lr 0.001 --lr_schedule cosine --batch_size 64 \
-    --num_iter "$STAGE3_ITER" --valInterval 1000 --time_limit "$STAGE3_MINUTES" --augment --workers 1 \
-    --num_threads 1 --amp --manualSeed 9
-  FROM=saved_models/ko_vgg_bilstm_ctc_stage3/best_accuracy.pth
+  # stage 3: fine-tune from stage 2 at --imgW 256 --PAD (the same weights read any width)
+  fine_tune_wide 3 0.5-0.2-0.2-0.1 0.001 "$STAGE3_ITER" "$STAGE3_MINUTES" 9
 fi
 
 if has_stage 4; then
@@ -144,12 +154,17 @@ if has_stage 4; then
   make_validation_set
 
   # stage 4: fine-tune from stage 3 at the same input size, half its learning rate
-  nice -n 19 "$PY" train.py --exp_name ko_vgg_bilstm_ctc_stage4 --train_data "$OUT/train4" --valid_data "$OUT/valid3" \
-    --select_data general-headline-scorebug-plate --batch_ratio 0.5-0.15-0.15-0.2 --character $ALPHABET \
-    --imgW 256 --PAD $MODEL --saved_model "$FROM" --adam --lr 0.0005 --lr_schedule cosine --batch_size 64 \
-    --num_iter "$STAGE4_ITER" --valInterval 1000 --time_limit "$STAGE4_MINUTES" --augment --workers 1 \
-    --num_threads 1 --amp --manualSeed 10
-  FROM=saved_models/ko_vgg_bilstm_ctc_stage4/best_accuracy.pth
+  fine_tune_wide 4 0.5-0.15-0.15-0.2 0.0005 "$STAGE4_ITER" "$STAGE4_MINUTES" 10
+fi
+
+if has_stage 5; then
+  # stage 5 data: stage 4's recipe, new seeds (general 55, the others 52 to 54), more images for a
+  # run twice as long
+  make_styled_training_set train5 120000 40000 40000 40000 5 "$SYLLABLE_WORDS" 55
+  make_validation_set
+
+  # stage 5: fine-tune from stage 4 with stage 4's settings, for longer
+  fine_tune_wide 5 0.5-0.15-0.15-0.2 0.0005 "$STAGE5_ITER" "$STAGE5_MINUTES" 11
 fi
 
 # evaluate the last stage's model per style with no model flags: the checkpoint describes itself
