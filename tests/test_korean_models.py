@@ -20,8 +20,8 @@ TEST_WORDS = os.path.join(REPO, 'korean', 'models', 'ko_vgg_bilstm_ctc.test_word
 HELD_OUT_FONTS = ['/usr/share/fonts/truetype/unfonts-core/UnDotum.ttf',
                   '/usr/share/fonts/truetype/baekmuk/gulim.ttf']
 # 111 of these 120 images (92.5 %) were read right when the stage-5 model was committed (stage 4
-# read 91.7 %, stage 3 81.7 %, stage 2 75.0 %, stage 1 82.5 %; see README's model card): the floor leaves room
-# for other CPUs' last-bit differences, not for a worse model
+# read 91.7 %, stage 3 81.7 %, stage 2 75.0 %, stage 1 82.5 %; see README's model card): the
+# floor leaves room for other CPUs' last-bit differences, not for a worse model
 MIN_ACCURACY = 0.86
 # (style, text source or None for the held-out words, floor) for styles stages 2 to 5 trained
 # on: 100 images each (40 swung 12 points with the seed); read right when committed: plates

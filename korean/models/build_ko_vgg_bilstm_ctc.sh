@@ -63,9 +63,9 @@ SYLLABLE_WORDS="words:3,syllables:5,captions:1,numbers:0.3,dates:0.3,scores:0.3,
 
 has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
-# training data of stages 2 and 3, each style with the text it carries, in four sub-folders that
-# --select_data mixes: general (the stage-1 styles and text mix, plus signboards and covers),
-# headline lines, score bugs, licence plates.
+# training data of stages 2 to 5, each style with the text it carries, in four sub-folders that
+# --select_data mixes: general (the stage-1 styles plus signboards and covers, with the stage-1
+# text mix unless told another), headline lines, score bugs, licence plates.
 # Arguments: folder, the four image counts, the stage number (seeds <stage>1 to <stage>4), and
 # optionally the general images' text mix (default $WORDS) and seed
 make_styled_training_set() {
@@ -79,7 +79,7 @@ make_styled_training_set() {
   $GEN --output "$dir/plate" --num_images "$5" --seed "${stage}4" $TRAIN_FONTS --styles plate:1 --source plates:1
 }
 
-# validation of stages 3 and 4: the held-out validation words in six styles, score bugs and
+# validation of stages 3 to 5: the held-out validation words in six styles, score bugs and
 # plates, so the best model is picked over every style
 make_validation_set() {
   $GEN --output "$OUT/valid3/heldout_words" --num_images 800 --seed 25 $TRAIN_FONTS \
@@ -138,10 +138,14 @@ if has_stage 2; then
   FROM=saved_models/ko_vgg_bilstm_ctc_stage2/best_accuracy.pth
 fi
 
+# rendered once for whichever of stages 3 to 5 run
+if has_stage 3 || has_stage 4 || has_stage 5; then
+  make_validation_set
+fi
+
 if has_stage 3; then
   # stage 3 data: new images (new seeds) of the stage-2 recipe, with more score bugs and headlines
   make_styled_training_set train3 110000 35000 35000 20000 3
-  make_validation_set
 
   # stage 3: fine-tune from stage 2 at --imgW 256 --PAD (the same weights read any width)
   fine_tune_wide 3 0.5-0.2-0.2-0.1 0.001 "$STAGE3_ITER" "$STAGE3_MINUTES" 9
@@ -151,7 +155,6 @@ if has_stage 4; then
   # stage 4 data: general images with syllables 5 : words 3 (was 1 : 8), new seeds throughout (the
   # general images of the run that became stage 4 were seed 51)
   make_styled_training_set train4 60000 30000 30000 30000 4 "$SYLLABLE_WORDS" 51
-  make_validation_set
 
   # stage 4: fine-tune from stage 3 at the same input size, half its learning rate
   fine_tune_wide 4 0.5-0.15-0.15-0.2 0.0005 "$STAGE4_ITER" "$STAGE4_MINUTES" 10
@@ -161,7 +164,6 @@ if has_stage 5; then
   # stage 5 data: stage 4's recipe, new seeds (general 55, the others 52 to 54), more images for a
   # run twice as long
   make_styled_training_set train5 120000 40000 40000 40000 5 "$SYLLABLE_WORDS" 55
-  make_validation_set
 
   # stage 5: fine-tune from stage 4 with stage 4's settings, for longer
   fine_tune_wide 5 0.5-0.15-0.15-0.2 0.0005 "$STAGE5_ITER" "$STAGE5_MINUTES" 11
