@@ -483,6 +483,7 @@ def train(opt, ctx=None):
                       f'or, to continue exactly (optimizer, schedule, RNG and data position), '
                       f'plus --resume {save_dir}')
             metrics and metrics.close()
+            ctx.wait_for_all()
             raise SystemExit(130 if stop.signal_name == 'SIGINT' else 143)
 
     if metrics:
@@ -501,6 +502,7 @@ def train(opt, ctx=None):
         print(f'metrics: {save_dir}/metrics.csv, {save_dir}/training_curves.png, TensorBoard: '
               f'tensorboard --logdir {save_dir}/tensorboard; train longer with a larger --num_iter '
               f'plus --resume {save_dir}')
+    ctx.wait_for_all()
     return best_accuracy, best_norm_ED
 
 

@@ -711,6 +711,12 @@ class DistributedContext:
         dist.all_reduce(number, op=dist.ReduceOp.MAX)
         return float(number.item())
 
+    def wait_for_all(self) -> None:
+        """Returns once every process has called it. A process that tears its process group down
+        while another still validates or saves can abort (gloo: "terminate called without an
+        active exception", exit -6), so the processes of a finished run leave together."""
+        self.all_agree(True)
+
     def close(self) -> None:
         if self.distributed:
             import torch.distributed as dist
