@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds korean/models/ko_vgg_bilstm_ctc.pth (and its .json configuration) with the project's own
 # commands, from the project's own synthetic data, on the CPU: held-out words and held-out fonts
-# are never rendered for training. Three stages:
+# are never rendered for training. Six stages:
 #   1. 9,000 steps from scratch on document / caption / scene images (150,000 LMDB images);
 #   2. fine-tuning of stage 1 on every style the generator has (signboard, cover, headline,
 #      score bug and licence plate added), each style paired with the text it carries, with
@@ -15,11 +15,13 @@
 #      held-out words, having learnt the small built-in vocabulary. Plates a fifth of each batch,
 #      half the learning rate; STAGE4_MINUTES of wall time;
 #   5. more of stage 4's recipe on new images (its validation still rose at its last step),
-#      STAGE5_MINUTES of wall time.
+#      STAGE5_MINUTES of wall time;
+#   6. the same again from stage 5 on new images (stage 5's validation too rose to its last
+#      step), STAGE6_MINUTES of wall time.
 # Usage (from the repository root; 1 torch thread, niced, so other work on the machine goes on):
-#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all five stages
-#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 5, from model.pth
-#   FROM=model.pth STAGES=5 bash korean/models/build_ko_vgg_bilstm_ctc.sh    # stage 5 only
+#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all six stages
+#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 6, from model.pth
+#   FROM=model.pth STAGES=6 bash korean/models/build_ko_vgg_bilstm_ctc.sh    # stage 6 only
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
@@ -32,7 +34,9 @@ STAGE4_ITER=${STAGE4_ITER:-12000}
 STAGE4_MINUTES=${STAGE4_MINUTES:-30}
 STAGE5_ITER=${STAGE5_ITER:-15000}
 STAGE5_MINUTES=${STAGE5_MINUTES:-60}
-STAGES=${STAGES:-1 2 3 4 5}
+STAGE6_ITER=${STAGE6_ITER:-18000}
+STAGE6_MINUTES=${STAGE6_MINUTES:-80}
+STAGES=${STAGES:-1 2 3 4 5 6}
 WORKERS=${WORKERS:-2}
 OUT=${OUT:-data/ko_vgg_bilstm_ctc}
 FROM=${FROM:-}
@@ -63,7 +67,7 @@ SYLLABLE_WORDS="words:3,syllables:5,captions:1,numbers:0.3,dates:0.3,scores:0.3,
 
 has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
-# training data of stages 2 to 5, each style with the text it carries, in four sub-folders that
+# training data of stages 2 to 6, each style with the text it carries, in four sub-folders that
 # --select_data mixes: general (the stage-1 styles plus signboards and covers, with the stage-1
 # text mix unless told another), headline lines, score bugs, licence plates.
 # Arguments: folder, the four image counts, the stage number (seeds <stage>1 to <stage>4), and
@@ -79,7 +83,7 @@ make_styled_training_set() {
   $GEN --output "$dir/plate" --num_images "$5" --seed "${stage}4" $TRAIN_FONTS --styles plate:1 --source plates:1
 }
 
-# validation of stages 3 to 5: the held-out validation words in six styles, score bugs and
+# validation of stages 3 to 6: the held-out validation words in six styles, score bugs and
 # plates, so the best model is picked over every style
 make_validation_set() {
   $GEN --output "$OUT/valid3/heldout_words" --num_images 800 --seed 25 $TRAIN_FONTS \
@@ -88,7 +92,7 @@ make_validation_set() {
   $GEN --output "$OUT/valid3/plate" --num_images 200 --seed 36 $TRAIN_FONTS --styles plate:1 --source plates:1
 }
 
-# fine-tuning at --imgW 256 --PAD (stages 3 to 5) from $FROM on $OUT/train<stage>, validated on
+# fine-tuning at --imgW 256 --PAD (stages 3 to 6) from $FROM on $OUT/train<stage>, validated on
 # valid3, one DataLoader worker decoding and augmenting beside the training thread.
 # Arguments: stage, batch ratio, learning rate, --num_iter, minutes of wall time, seed
 fine_tune_wide() {
@@ -138,8 +142,8 @@ if has_stage 2; then
   FROM=saved_models/ko_vgg_bilstm_ctc_stage2/best_accuracy.pth
 fi
 
-# rendered once for whichever of stages 3 to 5 run
-if has_stage 3 || has_stage 4 || has_stage 5; then
+# rendered once for whichever of stages 3 to 6 run
+if has_stage 3 || has_stage 4 || has_stage 5 || has_stage 6; then
   make_validation_set
 fi
 
@@ -167,6 +171,14 @@ if has_stage 5; then
 
   # stage 5: fine-tune from stage 4 with stage 4's settings, for longer
   fine_tune_wide 5 0.5-0.15-0.15-0.2 0.0005 "$STAGE5_ITER" "$STAGE5_MINUTES" 11
+fi
+
+if has_stage 6; then
+  # stage 6 data: stage 5's recipe, new seeds (general 65, the others 62 to 64)
+  make_styled_training_set train6 120000 40000 40000 40000 6 "$SYLLABLE_WORDS" 65
+
+  # stage 6: fine-tune from stage 5 with the same settings, for longer again
+  fine_tune_wide 6 0.5-0.15-0.15-0.2 0.0005 "$STAGE6_ITER" "$STAGE6_MINUTES" 12
 fi
 
 # evaluate the last stage's model per style with no model flags: the checkpoint describes itself
