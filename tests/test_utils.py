@@ -1,12 +1,15 @@
 """utils.py: alphabet files, the Alphabet's filtering and cleaning (upstream's regular-expression
 semantics where that regex is well-formed, set semantics where it is not), the CTC and Attn label
-converters, the loss averager, the Korean metrics (CER, jamo 1-NED) and the options the three
-scripts share."""
+converters, the loss averager, the Korean metrics (CER, jamo 1-NED), the options the three
+scripts share and the processes of a torchrun job waiting for each other."""
 import argparse
+import json
 import os
 import random
 import re
 import string
+import subprocess
+import sys
 import unicodedata
 
 import pytest
@@ -432,3 +435,35 @@ def test_write_text_atomically_replaces_and_leaves_no_temporary(tmp_path):
     write_text_atomically(path, '가,나\n')
     assert path.read_text(encoding='utf-8') == '가,나\n'
     assert os.listdir(tmp_path) == ['out.csv']
+
+
+WAIT_FOR_ALL_SCRIPT = '''
+import json, sys, time
+sys.path.insert(0, {repo!r})
+from utils import init_distributed
+ctx = init_distributed()
+if ctx.is_main:
+    time.sleep(2.0)  # still validating and saving when the other process is done
+entered = time.time()
+ctx.wait_for_all()
+left = time.time()
+with open({out!r} + f'/rank{{ctx.rank}}.json', 'w') as f:
+    json.dump({{'entered': entered, 'left': left}}, f)
+ctx.close()
+'''
+
+
+def test_wait_for_all_holds_every_process_until_the_slowest_arrives(tmp_path):
+    """A real 2-process gloo group under torchrun: the process that finished first leaves
+    wait_for_all only after the busy main process has entered it, so no process tears the group
+    down while another still works (that abort failed a torchrun training run)."""
+    script = tmp_path / 'wait.py'
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script.write_text(WAIT_FOR_ALL_SCRIPT.format(repo=repo, out=str(tmp_path)), encoding='utf-8')
+    run = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
+                          str(script)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    main, other = (json.loads((tmp_path / f'rank{r}.json').read_text()) for r in (0, 1))
+    assert other['entered'] < main['entered']  # it arrived first ...
+    assert other['left'] >= main['entered']  # ... and waited for the main process
