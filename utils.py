@@ -719,8 +719,14 @@ class DistributedContext:
 
     def close(self) -> None:
         if self.distributed:
+            import gc
+
             import torch.distributed as dist
             if dist.is_initialized():
+                # a DistributedDataParallel model sits in reference cycles, so without a collection
+                # it outlives the group and takes the group's gloo threads into the interpreter's
+                # exit, which aborts the process ("terminate called without an active exception")
+                gc.collect()
                 dist.destroy_process_group()
 
 
