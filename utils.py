@@ -712,9 +712,9 @@ class DistributedContext:
         return float(number.item())
 
     def wait_for_all(self) -> None:
-        """Returns once every process has called it. A process that tears its process group down
-        while another still validates or saves can abort (gloo: "terminate called without an
-        active exception", exit -6), so the processes of a finished run leave together."""
+        """Returns once every process has called it, so the processes of a run finish together:
+        none exits while the main process still validates and saves. (The abort at exit that
+        torchrun runs met came from the model outliving the group; close() prevents that.)"""
         self.all_agree(True)
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ import unicodedata
 import pytest
 import torch
 
+from conftest import REPO
 from utils import (DEFAULT_CHARACTER, SENSITIVE_CHARACTER, Alphabet, AlphabetFileError,
                    AttnLabelConverter, Averager, CTCLabelConverter, RecognitionMetrics, add_common_options,
                    align, cut_at_eos, edit_distance, finish_common_options, jamo, load_character,
@@ -455,11 +456,10 @@ ctx.close()
 
 def test_wait_for_all_holds_every_process_until_the_slowest_arrives(tmp_path):
     """A real 2-process gloo group under torchrun: the process that finished first leaves
-    wait_for_all only after the busy main process has entered it, so no process tears the group
-    down while another still works (that abort failed a torchrun training run)."""
+    wait_for_all only after the busy main process has entered it, so no process of a run exits
+    while the main process still validates and saves."""
     script = tmp_path / 'wait.py'
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    script.write_text(WAIT_FOR_ALL_SCRIPT.format(repo=repo, out=str(tmp_path)), encoding='utf-8')
+    script.write_text(WAIT_FOR_ALL_SCRIPT.format(repo=REPO, out=str(tmp_path)), encoding='utf-8')
     run = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
                           str(script)], capture_output=True, text=True, timeout=120,
                          env={**os.environ, 'OMP_NUM_THREADS': '1'})
