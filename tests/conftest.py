@@ -8,6 +8,7 @@ import io
 import math
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -26,6 +27,14 @@ KOREAN_FONT = '/usr/share/fonts/truetype/nanum/NanumGothic.ttf'
 
 ACCURACY_LINE = re.compile(r'\d+\.\d{3}')
 METRICS_LINE = re.compile(r'CER (\d+\.\d{4}|inf)\t jamo_1-NED \d+\.\d{4}')
+
+
+def run_torchrun_two_processes(argv: Sequence[str], *, timeout: float, cwd=None) -> subprocess.CompletedProcess:
+    """Run ``argv`` (a script and its arguments) as a real 2-process job under torchrun on this
+    machine, one OpenMP thread per process so the two share the cores without collapsing."""
+    return subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
+                           *argv], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, OMP_NUM_THREADS='1'))
 
 
 def accuracy_line(out: str) -> str:

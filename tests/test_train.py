@@ -17,7 +17,7 @@ import torch
 import demo
 import test as test_script
 import train
-from conftest import LEARNED_WORDS, REPO, TINY_CTC, accuracy_line
+from conftest import LEARNED_WORDS, REPO, TINY_CTC, accuracy_line, run_torchrun_two_processes
 from model import read_checkpoint
 from utils import finish_common_options, run_script
 
@@ -603,9 +603,7 @@ def test_torchrun_two_processes_train_on_disjoint_shards(tmp_path, make_lmdb):
     argv = train_argv(tmp_path / 'data', valid, '--character', '가나다라', '--exp_name', 'ddp',
                       '--num_iter', '4', '--valInterval', '2')
     argv[argv.index('--batch_size') + 1] = '2'  # per process: 4 batches of 2 are one epoch in all
-    run = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
-                          'recorder.py'] + argv, cwd=tmp_path, capture_output=True, text=True, timeout=240,
-                         env=dict(os.environ, OMP_NUM_THREADS='1'))
+    run = run_torchrun_two_processes(['recorder.py'] + argv, cwd=tmp_path, timeout=240)
     assert run.returncode == 0, run.stdout + run.stderr
     seen = [(tmp_path / f'seen_rank{r}.txt').read_text(encoding='utf-8').split('\n')[:-1] for r in (0, 1)]
     assert [len(batches) for batches in seen] == [4, 4]
@@ -616,11 +614,9 @@ def test_torchrun_two_processes_train_on_disjoint_shards(tmp_path, make_lmdb):
     assert [b[0] for b in validations(run.stdout)] == [1, 2, 4]
     with open(tmp_path / 'saved_models' / 'ddp' / 'log_train.txt', encoding='utf-8') as f:
         assert len(validations(f.read())) == 3  # not one log per process
-    resumed = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
-                              '2', 'recorder.py'] + argv[:-4] + ['--num_iter', '6', '--valInterval', '2',
-                                                                 '--resume', 'saved_models/ddp'],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=240,
-                             env=dict(os.environ, OMP_NUM_THREADS='1'))
+    resumed = run_torchrun_two_processes(['recorder.py'] + argv[:-4] + ['--num_iter', '6', '--valInterval', '2',
+                                                                     '--resume', 'saved_models/ddp'],
+                                         cwd=tmp_path, timeout=240)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert 'resuming from saved_models/ddp/train_state.pth: iteration 4' in resumed.stdout
     assert [b[0] for b in validations(resumed.stdout)] == [6]

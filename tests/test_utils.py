@@ -8,14 +8,12 @@ import os
 import random
 import re
 import string
-import subprocess
-import sys
 import unicodedata
 
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, run_torchrun_two_processes
 from utils import (DEFAULT_CHARACTER, SENSITIVE_CHARACTER, Alphabet, AlphabetFileError,
                    AttnLabelConverter, Averager, CTCLabelConverter, RecognitionMetrics, add_common_options,
                    align, cut_at_eos, edit_distance, finish_common_options, jamo, load_character,
@@ -460,9 +458,7 @@ def test_wait_for_all_holds_every_process_until_the_slowest_arrives(tmp_path):
     while the main process still validates and saves."""
     script = tmp_path / 'wait.py'
     script.write_text(WAIT_FOR_ALL_SCRIPT.format(repo=REPO, out=str(tmp_path)), encoding='utf-8')
-    run = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
-                          str(script)], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    run = run_torchrun_two_processes([str(script)], timeout=120)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     main, other = (json.loads((tmp_path / f'rank{r}.json').read_text()) for r in (0, 1))
     assert other['entered'] < main['entered']  # it arrived first ...
