@@ -12,6 +12,7 @@ in several places, which broke on ``- ] \\ ^``).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import string
@@ -719,8 +720,6 @@ class DistributedContext:
 
     def close(self) -> None:
         if self.distributed:
-            import gc
-
             import torch.distributed as dist
             if dist.is_initialized():
                 # a DistributedDataParallel model sits in reference cycles, so without a collection
