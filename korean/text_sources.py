@@ -23,7 +23,8 @@ Built-in sources (see :data:`BUILTIN_SOURCES`):
 * ``scorebugs``  score-bug lines: teams, scores, game state (두산 3 : 2 LG 9회말)
 
 Run ``python korean/text_sources.py --help`` to sample a mix, split a word list into disjoint
-train/test parts, or rebuild ``words.txt`` from the vocabulary files.
+train/test parts, rebuild ``words.txt`` from the vocabulary files, or write word-like labels
+from a large Korean lexicon (wordfreq's) for ``--text_file``.
 """
 from __future__ import annotations
 
@@ -137,6 +138,68 @@ def build_word_list(vocab: Mapping[str, Sequence[str]]) -> list[str]:
 def builtin_words() -> list[str]:
     """The words of ``korean/data/words.txt``."""
     return read_word_list(WORDS_FILE)
+
+
+# the Korean list of wordfreq 3.1.1 (its data frozen since 2024): the lexicon's words, and so
+# the labels lexicon_words writes for a seed, depend on that version
+WORDFREQ_VERSION = '3.1.1'
+LEXICON_ENDINGS_FROM = 300   # endings are the one- and two-syllable entries among the most frequent
+LEXICON_MIX = (0.4, 0.35)    # single entries, then pairs; the rest are an entry plus an ending
+LEXICON_MAX_LENGTH = 10
+
+
+def wordfreq_korean_words(keep: Callable[[str], bool] | None = None) -> list[str]:
+    """The all-Hangul entries of wordfreq's Korean frequency list, most frequent first:
+    about 26,000 words and morphemes (wordfreq splits Korean with MeCab, so endings and
+    particles such as 에서 are entries of their own). ``keep`` filters them (alphabet,
+    exclusion). Raises RuntimeError when wordfreq is not installed."""
+    try:
+        import wordfreq
+    except ImportError:
+        raise RuntimeError(f'the Korean lexicon needs wordfreq: pip install wordfreq=={WORDFREQ_VERSION}') from None
+    if getattr(wordfreq, '__version__', WORDFREQ_VERSION) != WORDFREQ_VERSION:
+        logger.warning('wordfreq %s is installed; the lexicon was measured with %s, so the words '
+                       'may differ', wordfreq.__version__, WORDFREQ_VERSION)
+    words = []
+    for entry in wordfreq.top_n_list('ko', 200_000):
+        word = unicodedata.normalize('NFC', entry)
+        if word and all(is_hangul_syllable(ch) for ch in word) and (keep is None or keep(word)):
+            words.append(word)
+    return words
+
+
+def compose_lexicon_words(entries: Sequence[str], num: int, seed: int,
+                          max_length: int = LEXICON_MAX_LENGTH,
+                          exclude: Callable[[str], bool] | None = None) -> list[str]:
+    """``num`` distinct word-like labels from a frequency-ordered lexicon, shuffled: 40 %
+    single entries of two or more syllables, 35 % two of them run together as Korean
+    compounds are (올림픽 + 공원), 25 % one followed by a frequent one- or two-syllable
+    entry, mostly particles and endings (학교 + 에서). Entries are drawn uniformly, so rare
+    words come as often as common ones. Deterministic for (entries, num, seed)."""
+    stems = [w for w in entries if len(w) >= 2]
+    endings = [w for w in entries[:LEXICON_ENDINGS_FROM] if len(w) <= 2]
+    if not stems or not endings:
+        raise ValueError('the lexicon has no entry of two or more syllables, or no short frequent entry')
+    rng = random.Random(seed)
+    labels: set[str] = set()
+    attempts = 0
+    while len(labels) < num:
+        attempts += 1
+        if attempts > 50 * num + 1000:
+            raise ValueError(f'the lexicon gives only {len(labels)} distinct labels of at most '
+                             f'{max_length} syllables, fewer than the {num} asked for')
+        r = rng.random()
+        if r < LEXICON_MIX[0]:
+            label = rng.choice(stems)
+        elif r < LEXICON_MIX[0] + LEXICON_MIX[1]:
+            label = rng.choice(stems) + rng.choice(stems)
+        else:
+            label = rng.choice(stems) + rng.choice(endings)
+        if len(label) <= max_length and (exclude is None or not exclude(label)):
+            labels.add(label)
+    ordered = sorted(labels)
+    rng.shuffle(ordered)
+    return ordered
 
 
 def split_words(words: Iterable[str], test_fraction: float = 0.1,
@@ -975,6 +1038,17 @@ def _cmd_build_word_list(args: argparse.Namespace) -> None:
     print(f'{len(words)} words written to {args.output}')
 
 
+def _cmd_lexicon_words(args: argparse.Namespace) -> None:
+    from utils import load_character
+    alphabet = load_character(args.character) if args.character else None
+    exclude = ExcludeRule(read_exclude_files(args.exclude_file or []), 'label')
+    label_filter = LabelFilter(Alphabet(alphabet) if alphabet else None, args.max_length, exclude)
+    entries = wordfreq_korean_words(label_filter.keeps)
+    labels = compose_lexicon_words(entries, args.num, args.seed, args.max_length, exclude.matches)
+    write_lines_atomically(args.output, labels)
+    print(f'{len(labels)} labels from {len(entries)} lexicon entries written to {args.output} (seed {args.seed})')
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     default_alphabet = Path(__file__).resolve().parent / 'alphabets' / 'ksx1001_with_space.txt'
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1006,6 +1080,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument('--vocab_dir', default=str(VOCAB_DIR))
     p.add_argument('--output', default=str(WORDS_FILE))
     p.set_defaults(func=_cmd_build_word_list)
+
+    p = sub.add_parser('lexicon_words',
+                       help='write word-like labels from a large Korean lexicon (wordfreq), for --text_file')
+    p.add_argument('--output', required=True, help='text file to write, one label per line')
+    p.add_argument('-n', '--num', type=int, default=400_000, help='how many distinct labels')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--character', default=str(default_alphabet),
+                   help='alphabet string or file; entries outside it are dropped ("" for none)')
+    p.add_argument('--max_length', type=int, default=LEXICON_MAX_LENGTH, help='longest label, in syllables')
+    p.add_argument('--exclude_file', action='append',
+                   help='held-out words: no entry equal to one is used and no label equal to one is written (repeatable)')
+    p.set_defaults(func=_cmd_lexicon_words)
 
     args = parser.parse_args(argv)
     try:

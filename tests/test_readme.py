@@ -41,6 +41,7 @@ TINY_MODEL = ['--output_channel', '32', '--hidden_size', '32']
 TRAIN_SCALE = ['--num_iter', '2', '--valInterval', '1', '--batch_size', '8', '--workers', '0', *TINY_MODEL]
 EVAL_SCALE = ['--workers', '0', *TINY_MODEL]
 NUM_IMAGES = '48'
+LEXICON_LABELS = '5000'
 COMMAND_TIMEOUT = 300  # seconds; every command here takes a few
 SHELL_OPERATORS = {'&&', '||', '|', ';', '>', '>>', '<', '&'}
 
@@ -460,6 +461,20 @@ def crawl_step(command: str, argv: list[str], ws: Workspace) -> None:
     assert set(backups[0].read_text(encoding='utf-8').splitlines()) == set(headlines)
 
 
+def lexicon_step(command: str, argv: list[str], ws: Workspace) -> None:
+    """text_sources.py lexicon_words, LEXICON_LABELS labels: distinct NFC Hangul words, the
+    same file again for the same seed."""
+    argv = with_flag(argv, '--num', LEXICON_LABELS)
+    ws.run(command, argv)
+    output = ws.root / flag_value(argv, '--output')
+    labels = output.read_text(encoding='utf-8').splitlines()
+    assert len(labels) == len(set(labels)) == int(LEXICON_LABELS)
+    assert all(unicodedata.is_normalized('NFC', w) and all('가' <= ch <= '힣' for ch in w) for w in labels)
+    first = output.read_bytes()
+    ws.run(command, argv)
+    assert output.read_bytes() == first
+
+
 def generate_step(command: str, argv: list[str], ws: Workspace) -> None:
     """generate_word_images.py, NUM_IMAGES images with one worker: an LMDB of that many
     labelled images, drawing on the --text_file words too."""
@@ -598,6 +613,7 @@ def demo_step(command: str, argv: list[str], ws: Workspace) -> None:
 
 KOREAN_STEPS: dict[str, Step] = {
     'korean/naver_crawling.py': crawl_step,
+    'korean/text_sources.py': lexicon_step,
     'korean/generate_word_images.py': generate_step,
     'korean/dataset_preprocess.py': preprocess_step,
     'korean/dataset_preprocess_2.py': crop_step,

@@ -374,3 +374,55 @@ def test_a_text_file_gives_the_same_labels_wherever_it_lies(tmp_path):
     first = TextMixer(f'{tmp_path / "a" / "words.txt"}:1,dates:1', seed=5, alphabet=KS_ALPHABET).take(50)
     second = TextMixer(f'{tmp_path / "b" / "c" / "words.txt"}:1,dates:1', seed=5, alphabet=KS_ALPHABET).take(50)
     assert first == second
+
+
+# ----------------------------------------------------------------------------------------------
+# the Korean lexicon (wordfreq) behind lexicon_words
+
+
+def test_compose_lexicon_words_mixes_singles_compounds_and_endings_deterministically():
+    entries = ['에서', '사람', '는', '학교', '공원', '올림픽', '도서관', '버스정류장', '가']
+    labels = text_sources.compose_lexicon_words(entries, 40, seed=3, max_length=6)
+    assert labels == text_sources.compose_lexicon_words(entries, 40, seed=3, max_length=6)
+    assert labels != text_sources.compose_lexicon_words(entries, 40, seed=4, max_length=6)
+    assert len(labels) == len(set(labels)) == 40 and all(len(label) <= 6 for label in labels)
+    stems = [w for w in entries if len(w) >= 2]
+    singles = [label for label in labels if label in stems]
+    pairs = [label for label in labels if any(label == a + b for a in stems for b in stems)]
+    with_ending = [label for label in labels if any(label == a + e for a in stems for e in ('에서', '는', '가'))]
+    assert singles and pairs and with_ending
+    assert set(singles) | set(pairs) | set(with_ending) == set(labels)
+    assert '는' not in labels and '가' not in labels  # one-syllable entries only ever end a label
+    excluded = text_sources.compose_lexicon_words(entries, 30, seed=3, max_length=6,
+                                                  exclude=lambda label: label == '학교공원' or label == '사람')
+    assert '학교공원' not in excluded and '사람' not in excluded
+    with pytest.raises(ValueError, match='only 2 distinct labels'):
+        text_sources.compose_lexicon_words(['사람', '가'], 5, seed=0, max_length=3)
+
+
+def test_cli_lexicon_words_writes_real_korean_words_without_held_out_ones(tmp_path, capsys):
+    held_out = tmp_path / 'held_out.txt'
+    held_out.write_text('사람\n학교\n대통령\n', encoding='utf-8')
+    out = tmp_path / 'lexicon.txt'
+    text_sources.main(['lexicon_words', '--output', str(out), '-n', '3000', '--seed', '5',
+                       '--exclude_file', str(held_out)])
+    report = capsys.readouterr().out
+    entries = int(re.search(r'from (\d+) lexicon entries', report).group(1))
+    assert entries > 20000  # wordfreq's Korean list: about ten times the built-in word list
+    labels = read_word_list(out)
+    assert len(labels) == len(set(labels)) == 3000
+    assert all(unicodedata.is_normalized('NFC', w) and all(ch in KS_SYLLABLES for ch in w) and len(w) <= 10
+               for w in labels)
+    assert not {'사람', '학교', '대통령'} & set(labels)
+    # real words, not random syllables: common words of the built-in list turn up
+    assert len(set(labels) & set(builtin_words())) > 30
+    again = tmp_path / 'again.txt'
+    text_sources.main(['lexicon_words', '--output', str(again), '-n', '3000', '--seed', '5',
+                       '--exclude_file', str(held_out)])
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_the_lexicon_names_the_package_it_needs(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'wordfreq', None)  # import wordfreq now raises ImportError
+    with pytest.raises(RuntimeError, match=r'pip install wordfreq==3\.1\.1'):
+        text_sources.wordfreq_korean_words()
