@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds korean/models/ko_vgg_bilstm_ctc.pth (and its .json configuration) with the project's own
 # commands, from the project's own synthetic data, on the CPU: held-out words and held-out fonts
-# are never rendered for training. Six stages:
+# are never rendered for training. Seven stages:
 #   1. 9,000 steps from scratch on document / caption / scene images (150,000 LMDB images);
 #   2. fine-tuning of stage 1 on every style the generator has (signboard, cover, headline,
 #      score bug and licence plate added), each style paired with the text it carries, with
@@ -17,11 +17,15 @@
 #   5. more of stage 4's recipe on new images (its validation still rose at its last step),
 #      STAGE5_MINUTES of wall time;
 #   6. the same again from stage 5 on new images (stage 5's validation too rose to its last
-#      step), STAGE6_MINUTES of wall time.
+#      step), STAGE6_MINUTES of wall time;
+#   7. fine-tuning of stage 6 with a vocabulary ten times larger: words, compounds and words with
+#      endings from wordfreq's Korean list (text_sources.py lexicon_words) in the general images
+#      and the headline lines, because unseen words cost stage 6 more than unseen fonts;
+#      STAGE7_MINUTES of wall time.
 # Usage (from the repository root; 1 torch thread, niced, so other work on the machine goes on):
-#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all six stages
-#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 6, from model.pth
-#   FROM=model.pth STAGES=6 bash korean/models/build_ko_vgg_bilstm_ctc.sh    # stage 6 only
+#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all seven stages
+#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 7, from model.pth
+#   FROM=model.pth STAGES=7 bash korean/models/build_ko_vgg_bilstm_ctc.sh    # stage 7 only
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
@@ -36,7 +40,9 @@ STAGE5_ITER=${STAGE5_ITER:-15000}
 STAGE5_MINUTES=${STAGE5_MINUTES:-60}
 STAGE6_ITER=${STAGE6_ITER:-18000}
 STAGE6_MINUTES=${STAGE6_MINUTES:-80}
-STAGES=${STAGES:-1 2 3 4 5 6}
+STAGE7_ITER=${STAGE7_ITER:-18000}
+STAGE7_MINUTES=${STAGE7_MINUTES:-65}
+STAGES=${STAGES:-1 2 3 4 5 6 7}
 WORKERS=${WORKERS:-2}
 OUT=${OUT:-data/ko_vgg_bilstm_ctc}
 FROM=${FROM:-}
@@ -64,6 +70,9 @@ PYTHON
 GEN="$PY korean/generate_word_images.py --format lmdb --character $ALPHABET --workers $WORKERS --overwrite --quiet"
 WORDS="words:8,syllables:1,captions:1,numbers:0.3,dates:0.3,scores:0.3,prices:0.3,digits:0.2"
 SYLLABLE_WORDS="words:3,syllables:5,captions:1,numbers:0.3,dates:0.3,scores:0.3,prices:0.3,digits:0.2"
+# stage 7: the built-in sources beside the lexicon file (--text_file LEXICON:4 in the general images)
+LEXICON_MIX="words:2,syllables:3,captions:1,numbers:0.3,dates:0.3,scores:0.3,prices:0.3,digits:0.2"
+LEXICON=$OUT/wordfreq_words.txt
 
 has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
@@ -71,13 +80,19 @@ has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
 # --select_data mixes: general (the stage-1 styles plus signboards and covers, with the stage-1
 # text mix unless told another), headline lines, score bugs, licence plates.
 # Arguments: folder, the four image counts, the stage number (seeds <stage>1 to <stage>4), and
-# optionally the general images' text mix (default $WORDS) and seed
+# optionally the general images' text mix (default $WORDS) and seed, and a lexicon file drawn on
+# beside the built-in sources (weight 4 in the general images, 2 in the headline lines)
 make_styled_training_set() {
   local dir=$OUT/$1 stage=$6 general_text=${7:-$WORDS} general_seed=${8:-${6}1}
+  local general_lexicon=() headline_lexicon=()
+  if [ -n "${9:-}" ]; then
+    general_lexicon=(--text_file "$9:4")
+    headline_lexicon=(--text_file "$9:2" --text_split phrases)
+  fi
   $GEN --output "$dir/general" --num_images "$2" --seed "$general_seed" $TRAIN_FONTS \
-    --styles document:2,caption:1.5,scene:1,signboard:2,cover:1.5 --source "$general_text" $EXCLUDE
+    --styles document:2,caption:1.5,scene:1,signboard:2,cover:1.5 --source "$general_text" "${general_lexicon[@]}" $EXCLUDE
   $GEN --output "$dir/headline" --num_images "$3" --seed "${stage}2" $TRAIN_FONTS --styles headline:1 \
-    --source captions:3,words:1 $EXCLUDE
+    --source captions:3,words:1 "${headline_lexicon[@]}" $EXCLUDE
   $GEN --output "$dir/scorebug" --num_images "$4" --seed "${stage}3" $TRAIN_FONTS --styles scorebug:1 \
     --source scorebugs:1 $EXCLUDE
   $GEN --output "$dir/plate" --num_images "$5" --seed "${stage}4" $TRAIN_FONTS --styles plate:1 --source plates:1
@@ -142,8 +157,8 @@ if has_stage 2; then
   FROM=saved_models/ko_vgg_bilstm_ctc_stage2/best_accuracy.pth
 fi
 
-# rendered once for whichever of stages 3 to 6 run
-if has_stage 3 || has_stage 4 || has_stage 5 || has_stage 6; then
+# rendered once for whichever of stages 3 to 7 run
+if has_stage 3 || has_stage 4 || has_stage 5 || has_stage 6 || has_stage 7; then
   make_validation_set
 fi
 
@@ -179,6 +194,19 @@ if has_stage 6; then
 
   # stage 6: fine-tune from stage 5 with the same settings, for longer again
   fine_tune_wide 6 0.5-0.15-0.15-0.2 0.0005 "$STAGE6_ITER" "$STAGE6_MINUTES" 12
+fi
+
+if has_stage 7; then
+  # stage 7 data: 400,000 word-like labels from wordfreq's Korean list, held-out words left out,
+  # drawn on by the general images (lexicon 4 : words 2 : syllables 3 : captions 1 : ...) and the
+  # headline lines (captions 3 : lexicon phrases 2 : words 1). Seeds 91 to 94: the run that
+  # became stage 7 was named exp9_wordfreq
+  "$PY" korean/text_sources.py lexicon_words --output "$LEXICON" --seed 91 \
+    --exclude_file "$OUT/heldout_valid_words.txt" --exclude_file "$OUT/heldout_test_words.txt"
+  make_styled_training_set train7 120000 40000 40000 40000 9 "$LEXICON_MIX" 91 "$LEXICON"
+
+  # stage 7: fine-tune from stage 6 with stage 6's settings
+  fine_tune_wide 7 0.5-0.15-0.15-0.2 0.0005 "$STAGE7_ITER" "$STAGE7_MINUTES" 13
 fi
 
 # evaluate the last stage's model per style with no model flags: the checkpoint describes itself
