@@ -32,6 +32,7 @@ import argparse
 import calendar
 import collections
 import datetime
+import importlib.metadata
 import logging
 import os
 import random
@@ -157,9 +158,11 @@ def wordfreq_korean_words(keep: Callable[[str], bool] | None = None) -> list[str
         import wordfreq
     except ImportError:
         raise RuntimeError(f'the Korean lexicon needs wordfreq: pip install wordfreq=={WORDFREQ_VERSION}') from None
-    if getattr(wordfreq, '__version__', WORDFREQ_VERSION) != WORDFREQ_VERSION:
+    # wordfreq has no __version__: the installed distribution's metadata says which it is
+    installed = importlib.metadata.version('wordfreq')
+    if installed != WORDFREQ_VERSION:
         logger.warning('wordfreq %s is installed; the lexicon was measured with %s, so the words '
-                       'may differ', wordfreq.__version__, WORDFREQ_VERSION)
+                       'may differ', installed, WORDFREQ_VERSION)
     words = []
     for entry in wordfreq.top_n_list('ko', 200_000):
         word = unicodedata.normalize('NFC', entry)

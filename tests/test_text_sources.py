@@ -426,3 +426,10 @@ def test_the_lexicon_names_the_package_it_needs(monkeypatch):
     monkeypatch.setitem(sys.modules, 'wordfreq', None)  # import wordfreq now raises ImportError
     with pytest.raises(RuntimeError, match=r'pip install wordfreq==3\.1\.1'):
         text_sources.wordfreq_korean_words()
+
+
+def test_the_lexicon_warns_when_another_wordfreq_is_installed(monkeypatch, caplog):
+    monkeypatch.setattr(text_sources.importlib.metadata, 'version', lambda name: '3.0.2')
+    with caplog.at_level('WARNING', logger=text_sources.__name__):
+        words = text_sources.wordfreq_korean_words()
+    assert words and 'wordfreq 3.0.2 is installed; the lexicon was measured with 3.1.1' in caplog.text
