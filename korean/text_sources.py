@@ -106,8 +106,10 @@ def read_word_list(path: str | os.PathLike) -> list[str]:
 
 def write_lines_atomically(path: str | os.PathLike, lines: Iterable[str]) -> None:
     """Write one string a line (UTF-8, ``\\n``) through a temporary file and a rename, so a
-    reader never sees half a file."""
+    reader never sees half a file. A missing parent folder is created, as the generator does
+    for its --output."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}')
     try:
         with open(tmp, 'w', encoding='utf-8', newline='\n') as f:

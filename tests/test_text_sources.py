@@ -403,7 +403,7 @@ def test_compose_lexicon_words_mixes_singles_compounds_and_endings_deterministic
 def test_cli_lexicon_words_writes_real_korean_words_without_held_out_ones(tmp_path, capsys):
     held_out = tmp_path / 'held_out.txt'
     held_out.write_text('사람\n학교\n대통령\n', encoding='utf-8')
-    out = tmp_path / 'lexicon.txt'
+    out = tmp_path / 'data' / 'lexicon.txt'  # data/ does not exist yet, as in a fresh clone
     text_sources.main(['lexicon_words', '--output', str(out), '-n', '3000', '--seed', '5',
                        '--exclude_file', str(held_out)])
     report = capsys.readouterr().out
