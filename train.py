@@ -496,9 +496,13 @@ def train(opt, ctx=None):
         if stopped_by_time:
             print(f'stopped by --time_limit {opt.time_limit:g} min at iteration {iteration} of '
                   f'{opt.num_iter}; continue with --resume {save_dir}')
+        checkpoints = 'best_accuracy.pth, best_norm_ED.pth'
+        if opt.save_last:
+            save_checkpoint(model, f'{save_dir}/last.pth', config)
+            checkpoints += f', last.pth (iteration {iteration})'
         print(f'best accuracy {best_accuracy:0.3f} and best norm_ED {best_norm_ED:0.2f} after '
               f'{iteration} iterations ({time.time() - start_time:0.1f} s); checkpoints in {save_dir}/: '
-              'best_accuracy.pth, best_norm_ED.pth')
+              f'{checkpoints}')
         print(f'metrics: {save_dir}/metrics.csv, {save_dir}/training_curves.png, TensorBoard: '
               f'tensorboard --logdir {save_dir}/tensorboard; train longer with a larger --num_iter '
               f'plus --resume {save_dir}')
@@ -579,6 +583,10 @@ def build_parser() -> argparse.ArgumentParser:
                              'given (so --lr_schedule '
                              'cosine ends at the deadline), and stops at the deadline in any case, '
                              'validated, saved and resumable; 0: no limit (upstream)')
+    parser.add_argument('--save_last', action='store_true',
+                        help='also write last.pth (and last.json) with the weights of the last iteration '
+                             'when the run ends, for a run whose validation set does not stand for what it '
+                             'is judged on (best_accuracy.pth keeps the best validated weights)')
     add_amp_options(parser, 'float16 with a GradScaler; the CTC loss and attention softmax '
                                     'stay float32')
     return parser

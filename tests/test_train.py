@@ -488,6 +488,7 @@ def test_time_limit_ends_the_run_in_time_validated_saved_and_resumable(tmp_path,
     assert [b[0] for b in validations(out)] == [1, reached]
     assert final_state('capped')['progress']['iteration'] == reached
     assert os.path.isfile('saved_models/capped/best_accuracy.pth')
+    assert 'last.pth' not in os.listdir('saved_models/capped')  # only with --save_last
 
     train.main(resume_argv(tmp_path, make_lmdb, '--exp_name', 'capped', '--num_iter', str(reached + 3),
                            '--valInterval', str(reached + 3), '--resume', 'saved_models/capped',
@@ -495,6 +496,25 @@ def test_time_limit_ends_the_run_in_time_validated_saved_and_resumable(tmp_path,
     resumed = capsys.readouterr().out
     assert f'resuming from saved_models/capped/train_state.pth: iteration {reached}' in resumed
     assert final_state('capped')['progress']['iteration'] == reached + 3
+
+
+def test_save_last_writes_the_last_iterations_weights_beside_the_best(tmp_path, monkeypatch, make_lmdb,
+                                                                       capsys):
+    """--save_last: last.pth holds the weights the run ended with (the training state's), with its
+    .json so test.py reads it with no model flag."""
+    monkeypatch.chdir(tmp_path)
+    train.main(resume_argv(tmp_path, make_lmdb, '--exp_name', 'last', '--num_iter', '6', '--valInterval', '3',
+                           '--save_last'))
+    out = capsys.readouterr().out
+    assert 'checkpoints in ./saved_models/last/: best_accuracy.pth, best_norm_ED.pth, last.pth (iteration 6)' in out
+    assert sorted(os.listdir('saved_models/last')) == exp_files('last.pth', 'last.json')
+    last = read_checkpoint('saved_models/last/last.pth')
+    state = final_state('last')['model']
+    assert last.keys() == {k.removeprefix('module.') for k in state}
+    assert all(torch.equal(last[k.removeprefix('module.')], v) for k, v in state.items())
+    test_script.main(['--eval_data', str(tmp_path / 'valid'), '--saved_model', 'saved_models/last/last.pth',
+                      '--workers', '0'])
+    assert 'loading pretrained model from saved_models/last/last.pth' in capsys.readouterr().out
 
 
 def test_iterations_that_fit_the_time_left():
