@@ -22,7 +22,7 @@
 #      endings from wordfreq's Korean list (text_sources.py lexicon_words) in the general images
 #      and the headline lines, because unseen words cost stage 6 more than unseen fonts;
 #      STAGE7_MINUTES of wall time;
-#   8. fine-tuning of stage 7 on stage 7's recipe rendered in 50 training fonts instead of 36: the
+#   8. fine-tuning of stage 7 on stage 7's recipe rendered in 54 training fonts instead of 40: the
 #      Baedal-Minjok display fonts (fonts-woowa-bm: BM Hanna, Dohyeon, Jua, Yeonsung, Euljiro...,
 #      common on Korean signs, captions and thumbnails) and Noto Sans / Serif CJK (fonts-noto-cjk)
 #      join Nanum, Alee and Lexi, because held-out fonts cost stage 7 as much as held-out words
@@ -96,7 +96,7 @@ if has_stage 8; then
   done
 fi
 
-# training data of stages 2 to 6, each style with the text it carries, in four sub-folders that
+# training data of stages 2 to 8, each style with the text it carries, in four sub-folders that
 # --select_data mixes: general (the stage-1 styles plus signboards and covers, with the stage-1
 # text mix unless told another), headline lines, score bugs, licence plates.
 # Arguments: folder, the four image counts, the stage number (seeds <stage>1 to <stage>4), and
@@ -129,7 +129,7 @@ make_validation_set() {
   $GEN --output "$OUT/valid3/plate" --num_images 200 --seed 36 $TRAIN_FONTS --styles plate:1 --source plates:1
 }
 
-# fine-tuning at --imgW 256 --PAD (stages 3 to 6) from $FROM on $OUT/train<stage>, validated on
+# fine-tuning at --imgW 256 --PAD (stages 3 to 8) from $FROM on $OUT/train<stage>, validated on
 # valid3, one DataLoader worker decoding and augmenting beside the training thread.
 # Arguments: stage, batch ratio, learning rate, --num_iter, minutes of wall time, seed, and
 # optionally "last": go on from the weights the run ended with (--save_last) instead of its best
@@ -183,7 +183,7 @@ if has_stage 2; then
   FROM=saved_models/ko_vgg_bilstm_ctc_stage2/best_accuracy.pth
 fi
 
-# rendered once for whichever of stages 3 to 7 run
+# rendered once for whichever of stages 3 to 8 run
 if has_stage 3 || has_stage 4 || has_stage 5 || has_stage 6 || has_stage 7 || has_stage 8; then
   make_validation_set
 fi
@@ -222,13 +222,17 @@ if has_stage 6; then
   fine_tune_wide 6 0.5-0.15-0.15-0.2 0.0005 "$STAGE6_ITER" "$STAGE6_MINUTES" 12
 fi
 
-if has_stage 7; then
-  # stage 7 data: 400,000 word-like labels from wordfreq's Korean list, held-out words left out,
-  # drawn on by the general images (lexicon 4 : words 2 : syllables 3 : captions 1 : ...) and the
-  # headline lines (captions 3 : lexicon phrases 2 : words 1). Seeds 91 to 94: the run that
-  # became stage 7 was named exp9_wordfreq
+# the lexicon file of stages 7 and 8: 400,000 word-like labels from wordfreq's Korean list,
+# held-out words left out, written once for whichever of them run
+if has_stage 7 || has_stage 8; then
   "$PY" korean/text_sources.py lexicon_words --output "$LEXICON" --seed 91 \
     --exclude_file "$OUT/heldout_valid_words.txt" --exclude_file "$OUT/heldout_test_words.txt"
+fi
+
+if has_stage 7; then
+  # stage 7 data: the lexicon file drawn on by the general images (lexicon 4 : words 2 :
+  # syllables 3 : captions 1 : ...) and the headline lines (captions 3 : lexicon phrases 2 :
+  # words 1). Seeds 91 to 94: the run that became stage 7 was named exp9_wordfreq
   make_styled_training_set train7 120000 40000 40000 40000 9 "$LEXICON_MIX" 91 "$LEXICON"
 
   # stage 7: fine-tune from stage 6 with stage 6's settings
@@ -236,12 +240,8 @@ if has_stage 7; then
 fi
 
 if has_stage 8; then
-  # stage 8 data: stage 7's recipe and lexicon file (written here when stage 7 did not run), new
-  # seeds (111 to 114), rendered in the training fonts plus the woowa-bm and Noto CJK fonts
-  if ! has_stage 7; then
-    "$PY" korean/text_sources.py lexicon_words --output "$LEXICON" --seed 91 \
-      --exclude_file "$OUT/heldout_valid_words.txt" --exclude_file "$OUT/heldout_test_words.txt"
-  fi
+  # stage 8 data: stage 7's recipe and lexicon file, new seeds (111 to 114), rendered in the
+  # training fonts plus the woowa-bm and Noto CJK fonts
   extra_fonts=""
   for dir in $EXTRA_FONT_DIRS; do extra_fonts="$extra_fonts --font_dir $dir"; done
   STYLED_FONTS="$TRAIN_FONTS$extra_fonts" make_styled_training_set train8 120000 40000 40000 40000 11 "$LEXICON_MIX" 111 "$LEXICON"
