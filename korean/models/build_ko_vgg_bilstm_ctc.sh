@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds korean/models/ko_vgg_bilstm_ctc.pth (and its .json configuration) with the project's own
 # commands, from the project's own synthetic data, on the CPU: held-out words and held-out fonts
-# are never rendered for training. Eight stages:
+# are never rendered for training. Nine stages:
 #   1. 9,000 steps from scratch on document / caption / scene images (150,000 LMDB images);
 #   2. fine-tuning of stage 1 on every style the generator has (signboard, cover, headline,
 #      score bug and licence plate added), each style paired with the text it carries, with
@@ -27,12 +27,17 @@
 #      common on Korean signs, captions and thumbnails) and Noto Sans / Serif CJK (fonts-noto-cjk)
 #      join Nanum, Alee and Lexi, because held-out fonts cost stage 7 as much as held-out words
 #      (neither package is related to the Un or Baekmuk test fonts); STAGE8_MINUTES of wall time,
-#      keeping the weights the run ends with (its validation set is in the old fonts only).
+#      keeping the weights the run ends with (its validation set is in the old fonts only);
+#   9. fine-tuning of stage 8 on stage 8's recipe rendered in 64 fonts: the ten other weights of
+#      Noto Sans / Serif CJK (fonts-noto-cjk-extra: Thin to Black) join, because held-out fonts
+#      still cost stage 8 5.6 to 7.5 points; validated on a set rendered in all 64 training fonts
+#      (valid9), so the best validated weights are kept again; STAGE9_MINUTES of wall time.
 # Usage (from the repository root; 1 torch thread, niced, so other work on the machine goes on):
-#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all eight stages
-#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 8, from model.pth
-#   FROM=model.pth STAGES=8 bash korean/models/build_ko_vgg_bilstm_ctc.sh    # stage 8 only
-# Stage 8 needs two more font packages (as root: apt-get install fonts-woowa-bm fonts-noto-cjk).
+#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all nine stages
+#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 9, from model.pth
+#   FROM=model.pth STAGES=9 bash korean/models/build_ko_vgg_bilstm_ctc.sh    # stage 9 only
+# Stages 8 and 9 need more font packages (as root: apt-get install fonts-woowa-bm fonts-noto-cjk,
+# and for stage 9 fonts-noto-cjk-extra).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
@@ -51,14 +56,20 @@ STAGE7_ITER=${STAGE7_ITER:-18000}
 STAGE7_MINUTES=${STAGE7_MINUTES:-65}
 STAGE8_ITER=${STAGE8_ITER:-18000}
 STAGE8_MINUTES=${STAGE8_MINUTES:-80}
-STAGES=${STAGES:-1 2 3 4 5 6 7 8}
+STAGE9_ITER=${STAGE9_ITER:-18000}
+STAGE9_MINUTES=${STAGE9_MINUTES:-85}
+STAGES=${STAGES:-1 2 3 4 5 6 7 8 9}
 WORKERS=${WORKERS:-2}
 OUT=${OUT:-data/ko_vgg_bilstm_ctc}
 FROM=${FROM:-}
 ALPHABET=korean/alphabets/ksx1001_with_space.txt
 TRAIN_FONTS="--font_dir /usr/share/fonts/truetype/nanum --font_dir /usr/share/fonts/truetype/alee --font_dir /usr/share/fonts/truetype/lexi"
-# stage 8 adds these (the test fonts stay Un and Baekmuk)
-EXTRA_FONT_DIRS="/usr/share/fonts/truetype/woowa-bm /usr/share/fonts/opentype/noto"
+# stage 8 adds these (the test fonts stay Un and Baekmuk): the woowa-bm folder and the four Noto
+# CJK files of fonts-noto-cjk, named one by one so that fonts-noto-cjk-extra, installed in the
+# same folder, does not change stage 8's data; stage 9 takes the whole Noto folder (14 files)
+NOTO=/usr/share/fonts/opentype/noto
+EXTRA_FONT_DIRS="/usr/share/fonts/truetype/woowa-bm $NOTO/NotoSansCJK-Regular.ttc $NOTO/NotoSansCJK-Bold.ttc $NOTO/NotoSerifCJK-Regular.ttc $NOTO/NotoSerifCJK-Bold.ttc"
+STAGE9_FONT_DIRS="/usr/share/fonts/truetype/woowa-bm $NOTO"
 TEST_FONTS="--font_dir /usr/share/fonts/truetype/unfonts-core --font_dir /usr/share/fonts/truetype/baekmuk"
 EXCLUDE="--exclude_file $OUT/heldout_valid_words.txt --exclude_file $OUT/heldout_test_words.txt"
 MODEL="--Transformation None --FeatureExtraction VGG --SequenceModeling BiLSTM --Prediction CTC --output_channel 128 --hidden_size 128"
@@ -89,11 +100,15 @@ has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
 if has_stage 8; then
   for dir in $EXTRA_FONT_DIRS; do
-    if [ ! -d "$dir" ]; then
-      echo "stage 8: font folder $dir is missing; install fonts-woowa-bm and fonts-noto-cjk (apt-get, as root)" >&2
+    if [ ! -e "$dir" ]; then
+      echo "stage 8: font $dir is missing; install fonts-woowa-bm and fonts-noto-cjk (apt-get, as root)" >&2
       exit 1
     fi
   done
+fi
+if has_stage 9 && [ ! -e "$NOTO/NotoSansCJK-Thin.ttc" ]; then
+  echo "stage 9: font $NOTO/NotoSansCJK-Thin.ttc is missing; install fonts-woowa-bm, fonts-noto-cjk and fonts-noto-cjk-extra (apt-get, as root)" >&2
+  exit 1
 fi
 
 # training data of stages 2 to 8, each style with the text it carries, in four sub-folders that
@@ -102,7 +117,7 @@ fi
 # Arguments: folder, the four image counts, the stage number (seeds <stage>1 to <stage>4), and
 # optionally the general images' text mix (default $WORDS) and seed, and a lexicon file drawn on
 # beside the built-in sources (weight 4 in the general images, 2 in the headline lines).
-# $STYLED_FONTS, when set, replaces $TRAIN_FONTS (stage 8)
+# $STYLED_FONTS, when set, replaces $TRAIN_FONTS (stages 8 and 9)
 make_styled_training_set() {
   local dir=$OUT/$1 stage=$6 general_text=${7:-$WORDS} general_seed=${8:-${6}1}
   local TRAIN_FONTS=${STYLED_FONTS:-$TRAIN_FONTS}
@@ -120,24 +135,27 @@ make_styled_training_set() {
   $GEN --output "$dir/plate" --num_images "$5" --seed "${stage}4" $TRAIN_FONTS --styles plate:1 --source plates:1
 }
 
-# validation of stages 3 to 6: the held-out validation words in six styles, score bugs and
-# plates, so the best model is picked over every style
+# validation of stages 3 to 8 (valid3): the held-out validation words in six styles, score bugs
+# and plates, so the best model is picked over every style. Arguments (stage 9): folder name and
+# the number of general images; $STYLED_FONTS, when set, replaces $TRAIN_FONTS
 make_validation_set() {
-  $GEN --output "$OUT/valid3/heldout_words" --num_images 800 --seed 25 $TRAIN_FONTS \
+  local dir=$OUT/${1:-valid3} TRAIN_FONTS=${STYLED_FONTS:-$TRAIN_FONTS}
+  $GEN --output "$dir/heldout_words" --num_images "${2:-800}" --seed 25 $TRAIN_FONTS \
     --styles document:1,caption:1,scene:1,signboard:1,cover:1,headline:1 --text_file "$OUT/heldout_valid_words.txt"
-  $GEN --output "$OUT/valid3/scorebug" --num_images 200 --seed 35 $TRAIN_FONTS --styles scorebug:1 --source scorebugs:1
-  $GEN --output "$OUT/valid3/plate" --num_images 200 --seed 36 $TRAIN_FONTS --styles plate:1 --source plates:1
+  $GEN --output "$dir/scorebug" --num_images 200 --seed 35 $TRAIN_FONTS --styles scorebug:1 --source scorebugs:1
+  $GEN --output "$dir/plate" --num_images 200 --seed 36 $TRAIN_FONTS --styles plate:1 --source plates:1
 }
 
-# fine-tuning at --imgW 256 --PAD (stages 3 to 8) from $FROM on $OUT/train<stage>, validated on
-# valid3, one DataLoader worker decoding and augmenting beside the training thread.
+# fine-tuning at --imgW 256 --PAD (stages 3 to 9) from $FROM on $OUT/train<stage>, validated on
+# $VALID (valid3 unless told another), one DataLoader worker decoding and augmenting beside the
+# training thread.
 # Arguments: stage, batch ratio, learning rate, --num_iter, minutes of wall time, seed, and
 # optionally "last": go on from the weights the run ended with (--save_last) instead of its best
 # validated ones
 fine_tune_wide() {
   local keep=best_accuracy save_last=()
   if [ "${7:-}" = last ]; then keep=last; save_last=(--save_last); fi
-  nice -n 19 "$PY" train.py --exp_name "ko_vgg_bilstm_ctc_stage$1" --train_data "$OUT/train$1" --valid_data "$OUT/valid3" \
+  nice -n 19 "$PY" train.py --exp_name "ko_vgg_bilstm_ctc_stage$1" --train_data "$OUT/train$1" --valid_data "$OUT/${VALID:-valid3}" \
     --select_data general-headline-scorebug-plate --batch_ratio "$2" --character $ALPHABET \
     --imgW 256 --PAD $MODEL --saved_model "$FROM" --adam --lr "$3" --lr_schedule cosine --batch_size 64 \
     --num_iter "$4" --valInterval 1000 --time_limit "$5" --augment --workers 1 \
@@ -222,9 +240,9 @@ if has_stage 6; then
   fine_tune_wide 6 0.5-0.15-0.15-0.2 0.0005 "$STAGE6_ITER" "$STAGE6_MINUTES" 12
 fi
 
-# the lexicon file of stages 7 and 8: 400,000 word-like labels from wordfreq's Korean list,
+# the lexicon file of stages 7 to 9: 400,000 word-like labels from wordfreq's Korean list,
 # held-out words left out, written once for whichever of them run
-if has_stage 7 || has_stage 8; then
+if has_stage 7 || has_stage 8 || has_stage 9; then
   "$PY" korean/text_sources.py lexicon_words --output "$LEXICON" --seed 91 \
     --exclude_file "$OUT/heldout_valid_words.txt" --exclude_file "$OUT/heldout_test_words.txt"
 fi
@@ -250,6 +268,19 @@ if has_stage 8; then
   # rendered in the 40 fonts stages 1 to 7 trained on, where the run's first step validated best
   # (86.7 %, then 83.0 to 86.2 %), while the last weights read the held-out fonts better
   fine_tune_wide 8 0.5-0.15-0.15-0.2 0.0005 "$STAGE8_ITER" "$STAGE8_MINUTES" 14 last
+fi
+
+if has_stage 9; then
+  # stage 9 data: stage 8's recipe and lexicon file, new seeds (121 to 124), in 64 fonts: stage 8's
+  # and the other ten Noto CJK weights; validation (valid9) in the same 64 fonts, 1,200 images of
+  # held-out words (valid3 has 800)
+  styled_fonts="$TRAIN_FONTS"
+  for dir in $STAGE9_FONT_DIRS; do styled_fonts="$styled_fonts --font_dir $dir"; done
+  STYLED_FONTS="$styled_fonts" make_styled_training_set train9 120000 40000 40000 40000 12 "$LEXICON_MIX" 121 "$LEXICON"
+  STYLED_FONTS="$styled_fonts" make_validation_set valid9 1200
+
+  # stage 9: fine-tune from stage 8 with stage 8's settings, keeping the best validated weights
+  VALID=valid9 fine_tune_wide 9 0.5-0.15-0.15-0.2 0.0005 "$STAGE9_ITER" "$STAGE9_MINUTES" 15
 fi
 
 # evaluate the last stage's model per style with no model flags: the checkpoint describes itself
