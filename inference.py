@@ -31,7 +31,8 @@ from PIL import Image
 from dataset import AlignCollate, hierarchical_dataset
 from model import Model, baidu_ctc_cost, load_checkpoint, read_model_config
 from utils import (Averager, AttnLabelConverter, InputError, RecognitionMetrics, autocast_dtype,
-                   finish_common_options, make_converter, normalized_similarity, pick_device)
+                   finish_common_options, make_converter, normalized_similarity, pick_device,
+                   reading_min_aspect)
 
 CASE_INSENSITIVE_ALNUM = frozenset('0123456789abcdefghijklmnopqrstuvwxyz')
 
@@ -208,16 +209,19 @@ class Recognizer:
             self.onnx = None
             self.model = load_model_for_inference(opt, self.device, verbose=verbose)
         self.amp_dtype = autocast_dtype(opt, self.device)
-        self.collate = AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD)
+        self.collate = AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD,
+                                    min_aspect=reading_min_aspect(opt))
         self.mode = 'RGB' if opt.rgb else 'L'
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: torch.device | None = None,
-                        amp: bool = False, **flags) -> 'Recognizer':
+                        amp: bool = False, min_aspect: float = 0.0, **flags) -> 'Recognizer':
         """Load ``path``; ``flags`` are the model flags of a DTRB command line (needed only for a
         checkpoint without a configuration beside it), e.g. ``Transformation='TPS'``. ``amp``
         reads in mixed precision (bfloat16 on the CPU, float16 on CUDA), as demo.py --amp:
-        faster where the hardware has it, and a few predictions may differ from float32."""
+        faster where the hardware has it, and a few predictions may differ from float32.
+        ``min_aspect`` widens narrow images before reading, as demo.py --min_aspect (4 for
+        licence-plate crops)."""
         from utils import MODEL_OPTION_DEFAULTS
         unknown = sorted(set(flags) - set(MODEL_OPTION_DEFAULTS))
         if unknown:
@@ -226,6 +230,7 @@ class Recognizer:
         values.update(flags, saved_model=os.fspath(path))
         opt = finish_common_options(argparse.Namespace(**values), read_model_config(path))
         opt.amp = amp
+        opt.min_aspect = min_aspect
         return cls(opt, device)
 
     def read(self, images: Iterable, batch_size: int = 64) -> list[tuple[str, float]]:
@@ -332,6 +337,7 @@ def make_eval_loader(root: str, opt, batch_size: int, shuffle: bool = False):
                          '--character); check --character, or use --data_filtering_off')
     loader = torch.utils.data.DataLoader(
         eval_data, batch_size=batch_size, shuffle=shuffle, num_workers=int(opt.workers),
-        collate_fn=AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD),
+        collate_fn=AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD,
+                                min_aspect=reading_min_aspect(opt)),
         pin_memory=torch.cuda.is_available())
     return eval_data, eval_data_log, loader

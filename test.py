@@ -20,7 +20,7 @@ from inference import (CASE_INSENSITIVE_ALNUM, Prediction, comparable, decode_pr
 from model import (baidu_ctc_cost, baidu_ctc_loss_class, config_path, flat_targets,  # noqa: F401
                    make_criterion, read_model_config)
 from utils import (Averager, InputError, RecognitionMetrics, add_amp_options, add_common_options,  # noqa: F401
-                   align, autocast_dtype, check_amp_flags, configure_cuda, finish_common_options,
+                   add_min_aspect_option, align, autocast_dtype, check_amp_flags, configure_cuda, finish_common_options,
                    make_converter, normalized_similarity, pick_device, run_script, write_text_atomically)
 
 BENCHMARK_SETS = ['IIIT5k_3000', 'SVT', 'IC03_860', 'IC03_867', 'IC13_857', 'IC13_1015',
@@ -189,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f'also write {PREDICTIONS_CSV} (every sample), {CONFUSIONS_CSV} (the most '
                              f'confused character pairs) and {WORST_ERRORS_PNG} (the worst errors) into '
                              'the result folder (one sub-folder per set with --benchmark_all_eval)')
+    add_min_aspect_option(parser)
     add_amp_options(parser, 'evaluates what demo.py --amp reads, so its accuracy can be set against '
                             'float32\'s')
     return parser

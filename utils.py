@@ -623,6 +623,27 @@ def add_amp_options(parser: argparse.ArgumentParser, purpose: str) -> None:
                         help='--amp precision (default float16 on CUDA, bfloat16 on the CPU)')
 
 
+def add_min_aspect_option(parser: argparse.ArgumentParser) -> None:
+    """--min_aspect, the same reading flag in test.py and demo.py."""
+    parser.add_argument('--min_aspect', type=float, default=0.0,
+                        help='with --PAD: read an image narrower than this many times its height as if '
+                             'stretched to that width (e.g. 4 for licence-plate crops; default 0, off)')
+
+
+def reading_min_aspect(opt) -> float:
+    """The --min_aspect to read with (0 for options without the flag: train.py, DTRB code).
+
+    Raises InputError for a negative value, or a positive one without --PAD, where every image
+    is stretched to imgW x imgH already."""
+    min_aspect = float(getattr(opt, 'min_aspect', 0.0) or 0.0)
+    if min_aspect < 0:
+        raise InputError(f'--min_aspect {min_aspect:g}: expected 0 (off) or a positive width-to-height ratio')
+    if min_aspect and not opt.PAD:
+        raise InputError(f'--min_aspect {min_aspect:g} needs --PAD: without it every image is stretched '
+                         f'to {opt.imgW} x {opt.imgH} already')
+    return min_aspect
+
+
 def check_amp_flags(opt) -> None:
     """Raises ValueError for --amp_dtype without --amp (before a script spends time on data)."""
     amp_dtype = getattr(opt, 'amp_dtype', None)

@@ -330,10 +330,12 @@ def test_batch_balanced_mismatched_names_and_ratios(training_root, tmp_path, mon
 # AlignCollate numerics
 
 
-def expected_tensor(image, imgH, imgW, pad):
+def expected_tensor(image, imgH, imgW, pad, min_aspect=0.0):
     """The contract's formula in plain numpy: resize (bicubic), bytes / 255, (x - 0.5) / 0.5,
-    and with PAD a width of min(ceil(imgH * w / h), imgW) padded by repeating the last column."""
+    and with PAD a width of min(ceil(imgH * w / h), imgW) padded by repeating the last column
+    (w at least min_aspect * h: test.py / demo.py --min_aspect)."""
     width, height = image.size
+    width = max(width, min_aspect * height)
     new_width = min(math.ceil(imgH * (width / height)), imgW) if pad else imgW
     array = np.asarray(image.resize((new_width, imgH), Image.BICUBIC), dtype=np.float32) / 255
     array = (array - np.float32(0.5)) / np.float32(0.5)
@@ -363,6 +365,18 @@ def test_align_collate_numerics(mode, pad):
         assert widths == [100, 48, 17, 100]
         # padding repeats the image's last column, it is not a constant fill
         assert torch.equal(tensors[2, :, :, 17:], tensors[2, :, :, 16:17].expand(-1, -1, 83))
+
+
+def test_min_aspect_widens_only_images_narrower_than_it():
+    # a plate crop 2.5 times as wide as high is read 4 times as wide; a line 5 times as wide is not touched
+    images = [render_image('12가3456', (100, 40)), render_image('가나다 abc', (200, 40))]
+    batch = [(image, '') for image in images]
+    widened, _ = AlignCollate(imgH=32, imgW=256, keep_ratio_with_pad=True, min_aspect=4)(batch)
+    as_is, _ = AlignCollate(imgH=32, imgW=256, keep_ratio_with_pad=True)(batch)
+    expected, width = expected_tensor(images[0], 32, 256, True, min_aspect=4)
+    assert width == 128 and np.array_equal(widened[0].numpy(), expected)
+    assert expected_tensor(images[0], 32, 256, True)[1] == 80
+    assert torch.equal(widened[1], as_is[1]) and not torch.equal(widened[0], as_is[0])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -146,6 +146,18 @@ def test_a_folder_that_fits_one_batch_starts_no_worker_process():
     assert demo.loader_workers(opt, 193) == 4
 
 
+@pytest.mark.parametrize('flags, expected', [
+    (['--min_aspect', '4'], '--min_aspect 4 needs --PAD'),
+    (['--min_aspect', '-1'], '--min_aspect -1: expected 0 (off) or a positive'),
+])
+def test_min_aspect_without_pad_or_negative_is_one_line(learned_model, image_folder, flags, expected):
+    run = subprocess.run([sys.executable, os.path.join(REPO, 'demo.py')] + learned_model.args +
+                         ['--image_folder', 'demo_images', '--saved_model', learned_model.checkpoint,
+                          '--workers', '0'] + flags, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and 'Traceback' not in run.stderr
+    assert expected in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
 def test_missing_folder_is_one_line(learned_model, tmp_path):
     run = subprocess.run([sys.executable, os.path.join(REPO, 'demo.py')] + learned_model.args +
                          ['--image_folder', 'nowhere', '--saved_model', learned_model.checkpoint],
