@@ -64,12 +64,17 @@ OUT=${OUT:-data/ko_vgg_bilstm_ctc}
 FROM=${FROM:-}
 ALPHABET=korean/alphabets/ksx1001_with_space.txt
 TRAIN_FONTS="--font_dir /usr/share/fonts/truetype/nanum --font_dir /usr/share/fonts/truetype/alee --font_dir /usr/share/fonts/truetype/lexi"
-# stage 8 adds these (the test fonts stay Un and Baekmuk): the woowa-bm folder and the four Noto
-# CJK files of fonts-noto-cjk, named one by one so that fonts-noto-cjk-extra, installed in the
-# same folder, does not change stage 8's data; stage 9 takes the whole Noto folder (14 files)
+# stage 8 adds these to $TRAIN_FONTS (the test fonts stay Un and Baekmuk): the woowa-bm folder and
+# the four Noto CJK files of fonts-noto-cjk; stage 9 adds the ten of fonts-noto-cjk-extra too. The
+# Noto files are named one by one because both packages install into the same folder, so that a
+# stage's data does not depend on which of them is installed
 NOTO=/usr/share/fonts/opentype/noto
-EXTRA_FONT_DIRS="/usr/share/fonts/truetype/woowa-bm $NOTO/NotoSansCJK-Regular.ttc $NOTO/NotoSansCJK-Bold.ttc $NOTO/NotoSerifCJK-Regular.ttc $NOTO/NotoSerifCJK-Bold.ttc"
-STAGE9_FONT_DIRS="/usr/share/fonts/truetype/woowa-bm $NOTO"
+STAGE8_EXTRA_FONTS="/usr/share/fonts/truetype/woowa-bm $NOTO/NotoSansCJK-Regular.ttc $NOTO/NotoSansCJK-Bold.ttc
+  $NOTO/NotoSerifCJK-Regular.ttc $NOTO/NotoSerifCJK-Bold.ttc"
+STAGE9_EXTRA_FONTS="$STAGE8_EXTRA_FONTS $NOTO/NotoSansCJK-Thin.ttc $NOTO/NotoSansCJK-Light.ttc
+  $NOTO/NotoSansCJK-DemiLight.ttc $NOTO/NotoSansCJK-Medium.ttc $NOTO/NotoSansCJK-Black.ttc
+  $NOTO/NotoSerifCJK-ExtraLight.ttc $NOTO/NotoSerifCJK-Light.ttc $NOTO/NotoSerifCJK-Medium.ttc
+  $NOTO/NotoSerifCJK-SemiBold.ttc $NOTO/NotoSerifCJK-Black.ttc"
 TEST_FONTS="--font_dir /usr/share/fonts/truetype/unfonts-core --font_dir /usr/share/fonts/truetype/baekmuk"
 EXCLUDE="--exclude_file $OUT/heldout_valid_words.txt --exclude_file $OUT/heldout_test_words.txt"
 MODEL="--Transformation None --FeatureExtraction VGG --SequenceModeling BiLSTM --Prediction CTC --output_channel 128 --hidden_size 128"
@@ -98,18 +103,23 @@ LEXICON=$OUT/wordfreq_words.txt
 
 has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
 
-if has_stage 8; then
-  for dir in $EXTRA_FONT_DIRS; do
-    if [ ! -e "$dir" ]; then
-      echo "stage 8: font $dir is missing; install fonts-woowa-bm and fonts-noto-cjk (apt-get, as root)" >&2
-      exit 1
+# the --font_dir flags of $TRAIN_FONTS plus the fonts given after the stage number; a missing
+# font fails with one line naming it (called before any stage runs, so a long build does not stop
+# hours in)
+styled_font_flags() {
+  local stage=$1 flags=$TRAIN_FONTS font
+  shift
+  for font in "$@"; do
+    if [ ! -e "$font" ]; then
+      echo "stage $stage: font $font is missing; install fonts-woowa-bm, fonts-noto-cjk and (stage 9) fonts-noto-cjk-extra (apt-get, as root)" >&2
+      return 1
     fi
+    flags="$flags --font_dir $font"
   done
-fi
-if has_stage 9 && [ ! -e "$NOTO/NotoSansCJK-Thin.ttc" ]; then
-  echo "stage 9: font $NOTO/NotoSansCJK-Thin.ttc is missing; install fonts-woowa-bm, fonts-noto-cjk and fonts-noto-cjk-extra (apt-get, as root)" >&2
-  exit 1
-fi
+  echo "$flags"
+}
+if has_stage 8; then STAGE8_FONTS=$(styled_font_flags 8 $STAGE8_EXTRA_FONTS); fi
+if has_stage 9; then STAGE9_FONTS=$(styled_font_flags 9 $STAGE9_EXTRA_FONTS); fi
 
 # training data of stages 2 to 8, each style with the text it carries, in four sub-folders that
 # --select_data mixes: general (the stage-1 styles plus signboards and covers, with the stage-1
@@ -260,9 +270,7 @@ fi
 if has_stage 8; then
   # stage 8 data: stage 7's recipe and lexicon file, new seeds (111 to 114), rendered in the
   # training fonts plus the woowa-bm and Noto CJK fonts
-  extra_fonts=""
-  for dir in $EXTRA_FONT_DIRS; do extra_fonts="$extra_fonts --font_dir $dir"; done
-  STYLED_FONTS="$TRAIN_FONTS$extra_fonts" make_styled_training_set train8 120000 40000 40000 40000 11 "$LEXICON_MIX" 111 "$LEXICON"
+  STYLED_FONTS="$STAGE8_FONTS" make_styled_training_set train8 120000 40000 40000 40000 11 "$LEXICON_MIX" 111 "$LEXICON"
 
   # stage 8: fine-tune from stage 7 with stage 7's settings, keeping the last weights: valid3 is
   # rendered in the 40 fonts stages 1 to 7 trained on, where the run's first step validated best
@@ -274,10 +282,8 @@ if has_stage 9; then
   # stage 9 data: stage 8's recipe and lexicon file, new seeds (121 to 124), in 64 fonts: stage 8's
   # and the other ten Noto CJK weights; validation (valid9) in the same 64 fonts, 1,200 images of
   # held-out words (valid3 has 800)
-  styled_fonts="$TRAIN_FONTS"
-  for dir in $STAGE9_FONT_DIRS; do styled_fonts="$styled_fonts --font_dir $dir"; done
-  STYLED_FONTS="$styled_fonts" make_styled_training_set train9 120000 40000 40000 40000 12 "$LEXICON_MIX" 121 "$LEXICON"
-  STYLED_FONTS="$styled_fonts" make_validation_set valid9 1200
+  STYLED_FONTS="$STAGE9_FONTS" make_styled_training_set train9 120000 40000 40000 40000 12 "$LEXICON_MIX" 121 "$LEXICON"
+  STYLED_FONTS="$STAGE9_FONTS" make_validation_set valid9 1200
 
   # stage 9: fine-tune from stage 8 with stage 8's settings, keeping the best validated weights
   VALID=valid9 fine_tune_wide 9 0.5-0.15-0.15-0.2 0.0005 "$STAGE9_ITER" "$STAGE9_MINUTES" 15
