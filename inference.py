@@ -330,6 +330,7 @@ def validation(model, criterion, evaluation_loader, converter, opt, metrics: Rec
 def make_eval_loader(root: str, opt, batch_size: int, shuffle: bool = False):
     """The datasets under ``root`` (every leaf LMDB, filtered as --data_filtering_off says), their
     log text and a loader over them, preprocessed as training reads images."""
+    min_aspect = reading_min_aspect(opt)  # a bad flag fails before the datasets are opened
     eval_data, eval_data_log = hierarchical_dataset(root=root, opt=opt)
     if len(eval_data) == 0:
         raise ValueError(f'{root}: no sample is left after filtering (every label is longer than '
@@ -338,6 +339,6 @@ def make_eval_loader(root: str, opt, batch_size: int, shuffle: bool = False):
     loader = torch.utils.data.DataLoader(
         eval_data, batch_size=batch_size, shuffle=shuffle, num_workers=int(opt.workers),
         collate_fn=AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD,
-                                min_aspect=reading_min_aspect(opt)),
+                                min_aspect=min_aspect),
         pin_memory=torch.cuda.is_available())
     return eval_data, eval_data_log, loader

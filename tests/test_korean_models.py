@@ -28,9 +28,9 @@ HELD_OUT_FONTS = ['/usr/share/fonts/truetype/unfonts-core/UnDotum.ttf',
 MIN_ACCURACY = 0.9
 # (style, text source or None for the held-out words, floor) for styles stages 2 to 9 trained
 # on: 100 images each (40 swung 12 points with the seed); read right when committed: plates
-# 75 %, signboards 71 %, score bugs 67 % (stage 8: 75 %, 73 %, 69 %; stage 7: 74 %, 60 %, 64 %; stage 6: 76 %, 54 %, 68 %;
-# stage 5: 74 %, 52 %, 64 %; stage 4: 64 %, 47 %, 64 %; stage 3: 67 %, 46 %, 64 %; stage 2: 73 %,
-# 54 %, 30 %)
+# 75 %, signboards 71 %, score bugs 67 % (stage 8: 75 %, 73 %, 69 %; stage 7: 74 %, 60 %, 64 %;
+# stage 6: 76 %, 54 %, 68 %; stage 5: 74 %, 52 %, 64 %; stage 4: 64 %, 47 %, 64 %; stage 3: 67 %,
+# 46 %, 64 %; stage 2: 73 %, 54 %, 30 %)
 STYLE_FLOORS = [('plate', 'plates:1', 0.64), ('signboard', None, 0.6), ('scorebug', 'scorebugs:1', 0.58)]
 
 
