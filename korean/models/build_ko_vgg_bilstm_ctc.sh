@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds korean/models/ko_vgg_bilstm_ctc.pth (and its .json configuration) with the project's own
 # commands, from the project's own synthetic data, on the CPU: held-out words and held-out fonts
-# are never rendered for training. Nine stages:
+# are never rendered for training. Ten stages:
 #   1. 9,000 steps from scratch on document / caption / scene images (150,000 LMDB images);
 #   2. fine-tuning of stage 1 on every style the generator has (signboard, cover, headline,
 #      score bug and licence plate added), each style paired with the text it carries, with
@@ -31,13 +31,18 @@
 #   9. fine-tuning of stage 8 on stage 8's recipe rendered in 64 fonts: the ten other weights of
 #      Noto Sans / Serif CJK (fonts-noto-cjk-extra: Thin to Black) join, because held-out fonts
 #      still cost stage 8 5.6 to 7.5 points; validated on a set rendered in all 64 training fonts
-#      (valid9), so the best validated weights are kept again; STAGE9_MINUTES of wall time.
+#      (valid9), so the best validated weights are kept again; STAGE9_MINUTES of wall time;
+#  10. fine-tuning of stage 9 on stage 9's images read 48 pixels high and 384 wide (--imgH 48
+#      --imgW 384), because score bugs lost strokes and digits at 32 pixels (키 read 기, a 1
+#      dropped): first STAGE10A_MINUTES at lr 0.0003, in which the model adapts to the new size
+#      (it read valid9 56 % at its first step), then STAGE10_MINUTES from that run's best weights
+#      at stage 9's lr 0.0005.
 # Usage (from the repository root; 1 torch thread, niced, so other work on the machine goes on):
-#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all nine stages
-#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 9, from model.pth
-#   FROM=model.pth STAGES=9 bash korean/models/build_ko_vgg_bilstm_ctc.sh    # stage 9 only
-# Stages 8 and 9 need more font packages (as root: apt-get install fonts-woowa-bm fonts-noto-cjk,
-# and for stage 9 fonts-noto-cjk-extra).
+#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all ten stages
+#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 10, from model.pth
+#   FROM=model.pth STAGES=10 bash korean/models/build_ko_vgg_bilstm_ctc.sh   # stage 10 only
+# Stages 8 to 10 need more font packages (as root: apt-get install fonts-woowa-bm fonts-noto-cjk,
+# and for stages 9 and 10 fonts-noto-cjk-extra); stage 10 renders stage 9's data if it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
@@ -58,7 +63,11 @@ STAGE8_ITER=${STAGE8_ITER:-18000}
 STAGE8_MINUTES=${STAGE8_MINUTES:-80}
 STAGE9_ITER=${STAGE9_ITER:-18000}
 STAGE9_MINUTES=${STAGE9_MINUTES:-85}
-STAGES=${STAGES:-1 2 3 4 5 6 7 8 9}
+STAGE10A_ITER=${STAGE10A_ITER:-18000}
+STAGE10A_MINUTES=${STAGE10A_MINUTES:-25}
+STAGE10_ITER=${STAGE10_ITER:-18000}
+STAGE10_MINUTES=${STAGE10_MINUTES:-95}
+STAGES=${STAGES:-1 2 3 4 5 6 7 8 9 10}
 WORKERS=${WORKERS:-2}
 OUT=${OUT:-data/ko_vgg_bilstm_ctc}
 FROM=${FROM:-}
@@ -119,7 +128,7 @@ styled_font_flags() {
   echo "$flags"
 }
 if has_stage 8; then STAGE8_FONTS=$(styled_font_flags 8 $STAGE8_EXTRA_FONTS); fi
-if has_stage 9; then STAGE9_FONTS=$(styled_font_flags 9 $STAGE9_EXTRA_FONTS); fi
+if has_stage 9 || has_stage 10; then STAGE9_FONTS=$(styled_font_flags 9 $STAGE9_EXTRA_FONTS); fi
 
 # training data of stages 2 to 8, each style with the text it carries, in four sub-folders that
 # --select_data mixes: general (the stage-1 styles plus signboards and covers, with the stage-1
@@ -156,19 +165,20 @@ make_validation_set() {
   $GEN --output "$dir/plate" --num_images 200 --seed 36 $TRAIN_FONTS --styles plate:1 --source plates:1
 }
 
-# fine-tuning at --imgW 256 --PAD (stages 3 to 9) from $FROM on $OUT/train<stage>, validated on
-# $VALID (valid3 unless told another), one DataLoader worker decoding and augmenting beside the
-# training thread.
+# fine-tuning at --imgW 256 --PAD (stages 3 to 9; $IMG_H and $IMG_W, when set, give another size)
+# from $FROM on $OUT/train<stage> ($TRAIN, when set, names another folder), validated on $VALID
+# (valid3 unless told another) every $VAL_EVERY steps (1,000 unless told), one DataLoader worker
+# decoding and augmenting beside the training thread.
 # Arguments: stage, batch ratio, learning rate, --num_iter, minutes of wall time, seed, and
 # optionally "last": go on from the weights the run ended with (--save_last) instead of its best
 # validated ones
 fine_tune_wide() {
   local keep=best_accuracy save_last=()
   if [ "${7:-}" = last ]; then keep=last; save_last=(--save_last); fi
-  nice -n 19 "$PY" train.py --exp_name "ko_vgg_bilstm_ctc_stage$1" --train_data "$OUT/train$1" --valid_data "$OUT/${VALID:-valid3}" \
+  nice -n 19 "$PY" train.py --exp_name "ko_vgg_bilstm_ctc_stage$1" --train_data "$OUT/${TRAIN:-train$1}" --valid_data "$OUT/${VALID:-valid3}" \
     --select_data general-headline-scorebug-plate --batch_ratio "$2" --character $ALPHABET \
-    --imgW 256 --PAD $MODEL --saved_model "$FROM" --adam --lr "$3" --lr_schedule cosine --batch_size 64 \
-    --num_iter "$4" --valInterval 1000 --time_limit "$5" --augment --workers 1 \
+    --imgH "${IMG_H:-32}" --imgW "${IMG_W:-256}" --PAD $MODEL --saved_model "$FROM" --adam --lr "$3" --lr_schedule cosine \
+    --batch_size 64 --num_iter "$4" --valInterval "${VAL_EVERY:-1000}" --time_limit "$5" --augment --workers 1 \
     --num_threads 1 --amp --manualSeed "$6" "${save_last[@]}"
   FROM=saved_models/ko_vgg_bilstm_ctc_stage$1/$keep.pth
 }
@@ -252,7 +262,7 @@ fi
 
 # the lexicon file of stages 7 to 9: 400,000 word-like labels from wordfreq's Korean list,
 # held-out words left out, written once for whichever of them run
-if has_stage 7 || has_stage 8 || has_stage 9; then
+if has_stage 7 || has_stage 8 || has_stage 9 || has_stage 10; then
   "$PY" korean/text_sources.py lexicon_words --output "$LEXICON" --seed 91 \
     --exclude_file "$OUT/heldout_valid_words.txt" --exclude_file "$OUT/heldout_test_words.txt"
 fi
@@ -278,15 +288,27 @@ if has_stage 8; then
   fine_tune_wide 8 0.5-0.15-0.15-0.2 0.0005 "$STAGE8_ITER" "$STAGE8_MINUTES" 14 last
 fi
 
-if has_stage 9; then
+if has_stage 9 || { has_stage 10 && [ ! -d "$OUT/train9" ]; }; then
   # stage 9 data: stage 8's recipe and lexicon file, new seeds (121 to 124), in 64 fonts: stage 8's
   # and the other ten Noto CJK weights; validation (valid9) in the same 64 fonts, 1,200 images of
   # held-out words (valid3 has 800)
   STYLED_FONTS="$STAGE9_FONTS" make_styled_training_set train9 120000 40000 40000 40000 12 "$LEXICON_MIX" 121 "$LEXICON"
   STYLED_FONTS="$STAGE9_FONTS" make_validation_set valid9 1200
+fi
 
+if has_stage 9; then
   # stage 9: fine-tune from stage 8 with stage 8's settings, keeping the best validated weights
   VALID=valid9 fine_tune_wide 9 0.5-0.15-0.15-0.2 0.0005 "$STAGE9_ITER" "$STAGE9_MINUTES" 15
+fi
+
+if has_stage 10; then
+  # stage 10: stage 9's images and validation set read at 48 x 384; a first run at a lower
+  # learning rate, validated every 500 steps, while the model adapts to the size (the run that
+  # made it was named exp_imgH48), then stage 9's settings from its best weights
+  IMG_H=48 IMG_W=384 TRAIN=train9 VALID=valid9 VAL_EVERY=500 \
+    fine_tune_wide 10a 0.5-0.15-0.15-0.2 0.0003 "$STAGE10A_ITER" "$STAGE10A_MINUTES" 16
+  IMG_H=48 IMG_W=384 TRAIN=train9 VALID=valid9 \
+    fine_tune_wide 10 0.5-0.15-0.15-0.2 0.0005 "$STAGE10_ITER" "$STAGE10_MINUTES" 17
 fi
 
 # evaluate the last stage's model per style with no model flags: the checkpoint describes itself
