@@ -46,7 +46,8 @@
 #   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 11, from model.pth
 #   FROM=model.pth STAGES=11 bash korean/models/build_ko_vgg_bilstm_ctc.sh   # stage 11 only
 # Stages 8 to 11 need more font packages (as root: apt-get install fonts-woowa-bm fonts-noto-cjk,
-# and for stages 9 to 11 fonts-noto-cjk-extra); stage 10 renders stage 9's data if it is missing.
+# and for stages 9 to 11 fonts-noto-cjk-extra); stage 10 renders stage 9's training images if they
+# are missing, stages 10 and 11 its validation set (valid9).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
@@ -116,7 +117,12 @@ SYLLABLE_WORDS="words:3,syllables:5,captions:1,numbers:0.3,dates:0.3,scores:0.3,
 LEXICON_MIX="words:2,syllables:3,captions:1,numbers:0.3,dates:0.3,scores:0.3,prices:0.3,digits:0.2"
 LEXICON=$OUT/wordfreq_words.txt
 
-has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
+# true when $STAGES holds any of the given stages
+has_stage() {
+  local stage
+  for stage; do [[ " $STAGES " == *" $stage "* ]] && return 0; done
+  return 1
+}
 
 # the --font_dir flags of $TRAIN_FONTS plus the fonts given after the stage number; a missing
 # font fails with one line naming it (called before any stage runs, so a long build does not stop
@@ -134,7 +140,7 @@ styled_font_flags() {
   echo "$flags"
 }
 if has_stage 8; then STAGE8_FONTS=$(styled_font_flags 8 $STAGE8_EXTRA_FONTS); fi
-if has_stage 9 || has_stage 10 || has_stage 11; then STAGE9_FONTS=$(styled_font_flags 9 $STAGE9_EXTRA_FONTS); fi
+if has_stage 9 10 11; then STAGE9_FONTS=$(styled_font_flags 9 $STAGE9_EXTRA_FONTS); fi
 
 # training data of stages 2 to 8, each style with the text it carries, in four sub-folders that
 # --select_data mixes: general (the stage-1 styles plus signboards and covers, with the stage-1
@@ -229,7 +235,7 @@ if has_stage 2; then
 fi
 
 # rendered once for whichever of stages 3 to 8 run
-if has_stage 3 || has_stage 4 || has_stage 5 || has_stage 6 || has_stage 7 || has_stage 8; then
+if has_stage 3 4 5 6 7 8; then
   make_validation_set
 fi
 
@@ -269,7 +275,7 @@ fi
 
 # the lexicon file of stages 7 to 11: 400,000 word-like labels from wordfreq's Korean list,
 # held-out words left out, written once for whichever of them run
-if has_stage 7 || has_stage 8 || has_stage 9 || has_stage 10 || has_stage 11; then
+if has_stage 7 8 9 10 11; then
   "$PY" korean/text_sources.py lexicon_words --output "$LEXICON" --seed 91 \
     --exclude_file "$OUT/heldout_valid_words.txt" --exclude_file "$OUT/heldout_test_words.txt"
 fi
@@ -297,9 +303,12 @@ fi
 
 if has_stage 9 || { has_stage 10 && [ ! -d "$OUT/train9" ]; }; then
   # stage 9 data: stage 8's recipe and lexicon file, new seeds (121 to 124), in 64 fonts: stage 8's
-  # and the other ten Noto CJK weights; validation (valid9) in the same 64 fonts, 1,200 images of
-  # held-out words (valid3 has 800)
+  # and the other ten Noto CJK weights
   STYLED_FONTS="$STAGE9_FONTS" make_styled_training_set train9 120000 40000 40000 40000 12 "$LEXICON_MIX" 121 "$LEXICON"
+fi
+if has_stage 9 || { has_stage 10 11 && [ ! -d "$OUT/valid9" ]; }; then
+  # the validation set of stages 9 to 11 (valid9), in the same 64 fonts: 1,200 images of held-out
+  # words (valid3 has 800), score bugs and plates
   STYLED_FONTS="$STAGE9_FONTS" make_validation_set valid9 1200
 fi
 
@@ -323,7 +332,6 @@ if has_stage 11; then
   # rendered with every team and place name (no held-out exclusion: a score bug's teams are a
   # closed list a reader must know); validated on valid9
   SCOREBUG_EXCLUDE= STYLED_FONTS="$STAGE9_FONTS" make_styled_training_set train11 120000 40000 40000 40000 13 "$LEXICON_MIX" 131 "$LEXICON"
-  if [ ! -d "$OUT/valid9" ]; then STYLED_FONTS="$STAGE9_FONTS" make_validation_set valid9 1200; fi
 
   # stage 11: fine-tune from stage 10 at 48 x 384, lr 0.0003, validated every 500 steps
   IMG_H=48 IMG_W=384 VALID=valid9 VAL_EVERY=500 \
