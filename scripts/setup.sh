@@ -3,6 +3,7 @@
 # .venv with the CPU build of torch 2.13.0 and the project's requirements. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$(date +%s)
 
 # Nanum, Alee and Lexi render training images; Un and Baekmuk are held out for testing
 FONT_PACKAGES="fonts-nanum fonts-nanum-extra fonts-alee fonts-lexi-gulim fonts-lexi-saebom fonts-unfonts-core fonts-baekmuk fontconfig"
@@ -29,4 +30,7 @@ fi
 # torch first and pinned: an unpinned torch would pull gigabytes of CUDA packages
 .venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
 .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+# when setup started and finished: README's first command (this, then korean/quickstart.py) has 15
+# minutes in all, so a quickstart that starts right after counts its budget from setup's start
+printf '%s %s\n' "$started" "$(date +%s)" > .venv/setup_times.tmp && mv .venv/setup_times.tmp .venv/setup_times
 echo "setup done: .venv is ready"

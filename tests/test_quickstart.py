@@ -3,8 +3,12 @@ reserve for evaluation leave), its two data modes' train.py flags, and reading w
 test.py printed."""
 from __future__ import annotations
 
+import subprocess
+import time
+
 import pytest
 
+from conftest import REPO
 from korean import quickstart
 
 
@@ -15,6 +19,35 @@ def test_training_gets_the_budget_less_rendering_and_the_reserve():
     assert quickstart.training_time_limit(budget, 120.0) < quickstart.training_time_limit(budget, 60.0)
     # a budget already spent still trains a little
     assert quickstart.training_time_limit(60, 120) == quickstart.MIN_TRAIN_S / 60
+
+
+def test_the_budget_counts_from_setup_when_readmes_first_command_ran_it_just_before(tmp_path):
+    now = 1_000_000.0
+    times = tmp_path / 'setup_times'
+    times.write_text(f'{now - 100:.0f} {now - 5:.0f}\n')
+    assert quickstart.setup_started_just_before(times, now) == now - 100
+    # setup run long before, a clock that went back, no setup, or another file: the budget starts now
+    times.write_text(f'{now - 400:.0f} {now - quickstart.SETUP_CHAIN_GAP_S - 1:.0f}\n')
+    assert quickstart.setup_started_just_before(times, now) is None
+    times.write_text(f'{now - 100:.0f} {now + 5:.0f}\n')
+    assert quickstart.setup_started_just_before(times, now) is None
+    assert quickstart.setup_started_just_before(tmp_path / 'missing', now) is None
+    times.write_text('setup done\n')
+    assert quickstart.setup_started_just_before(times, now) is None
+    # the 100 s of setup count as a stage and leave training 100 s less
+    clock = quickstart.StageClock()
+    alone = quickstart.training_time_limit(900, clock.total())
+    clock.count_from(clock.started - 100, 'setup.sh')
+    assert clock.stages[0][0] == 'setup.sh' and clock.stages[0][1] == pytest.approx(100, abs=1)
+    assert quickstart.training_time_limit(900, clock.total()) == pytest.approx(alone - 100 / 60, abs=0.05)
+
+
+def test_setup_sh_writes_the_times_the_quickstart_reads():
+    before = time.time()
+    run = subprocess.run(['bash', 'scripts/setup.sh'], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    started = quickstart.setup_started_just_before(quickstart.SETUP_TIMES, time.time())
+    assert started is not None and before - 1 <= started <= time.time()
 
 
 def test_lmdb_and_render_modes_train_on_the_same_fonts_styles_and_texts(tmp_path):
