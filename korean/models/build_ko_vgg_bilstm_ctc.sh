@@ -42,14 +42,21 @@
 #      the held-out words excluded, so the 12 names among them (키움, 롯데, ...) were never trained
 #      on and stage 10 read every test score bug with 키움 wrong; STAGE11_MINUTES at lr 0.0003;
 #  12. more of stage 11's recipe on new images (seeds 141 to 144), because stage 11's validation was
-#      still near its best at its last step; STAGE12_MINUTES at lr 0.0002.
+#      still near its best at its last step; STAGE12_MINUTES at lr 0.0002;
+#  13. more of stage 12's recipe on new images (seeds 151 to 154) in 67 fonts: stage 9's 64 and three
+#      new designs (fonts-naver-d2coding, and the Hangul of WenQuanYi Micro Hei and Zen Hei,
+#      fonts-wqy-microhei and fonts-wqy-zenhei), because held-out fonts still cost stage 12 5 to 6
+#      points; the general images lean to the styles read worst (signboards, covers, scenes:
+#      $STAGE13_STYLES); STAGE13_MINUTES at lr 0.0002.
 # Usage (from the repository root; 1 torch thread, niced, so other work on the machine goes on):
-#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all twelve stages
-#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 12, from model.pth
-#   FROM=model.pth STAGES=12 bash korean/models/build_ko_vgg_bilstm_ctc.sh   # stage 12 only
-# Stages 8 to 12 need more font packages (as root: apt-get install fonts-woowa-bm fonts-noto-cjk,
-# and for stages 9 to 12 fonts-noto-cjk-extra); stage 10 renders stage 9's training images if they
-# are missing, stages 10 to 12 its validation set (valid9).
+#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all thirteen stages
+#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 13, from model.pth
+#   FROM=model.pth STAGES=13 bash korean/models/build_ko_vgg_bilstm_ctc.sh   # stage 13 only
+# Stages 8 to 13 need more font packages (as root: apt-get install fonts-woowa-bm fonts-noto-cjk,
+# for stages 9 to 13 fonts-noto-cjk-extra, for stage 13 fonts-naver-d2coding fonts-wqy-microhei
+# fonts-wqy-zenhei; not fonts-nanum-eco, which adds files to the nanum folder every stage reads);
+# stage 10 renders stage 9's training images if they are missing, stages 10 to 13 its validation
+# set (valid9).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
@@ -78,7 +85,10 @@ STAGE11_ITER=${STAGE11_ITER:-18000}
 STAGE11_MINUTES=${STAGE11_MINUTES:-85}
 STAGE12_ITER=${STAGE12_ITER:-18000}
 STAGE12_MINUTES=${STAGE12_MINUTES:-85}
-STAGES=${STAGES:-1 2 3 4 5 6 7 8 9 10 11 12}
+STAGE13_ITER=${STAGE13_ITER:-18000}
+STAGE13_MINUTES=${STAGE13_MINUTES:-80}
+STAGE13_STYLES=${STAGE13_STYLES:-document:1.5,caption:1.75,scene:1.5,signboard:2.5,cover:2}
+STAGES=${STAGES:-1 2 3 4 5 6 7 8 9 10 11 12 13}
 WORKERS=${WORKERS:-2}
 OUT=${OUT:-data/ko_vgg_bilstm_ctc}
 FROM=${FROM:-}
@@ -95,6 +105,9 @@ STAGE9_EXTRA_FONTS="$STAGE8_EXTRA_FONTS $NOTO/NotoSansCJK-Thin.ttc $NOTO/NotoSan
   $NOTO/NotoSansCJK-DemiLight.ttc $NOTO/NotoSansCJK-Medium.ttc $NOTO/NotoSansCJK-Black.ttc
   $NOTO/NotoSerifCJK-ExtraLight.ttc $NOTO/NotoSerifCJK-Light.ttc $NOTO/NotoSerifCJK-Medium.ttc
   $NOTO/NotoSerifCJK-SemiBold.ttc $NOTO/NotoSerifCJK-Black.ttc"
+# stage 13 adds three Hangul designs no stage had (each file's first face is the one drawn)
+STAGE13_EXTRA_FONTS="$STAGE9_EXTRA_FONTS /usr/share/fonts/truetype/naver-d2coding
+  /usr/share/fonts/truetype/wqy/wqy-microhei.ttc /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"
 TEST_FONTS="--font_dir /usr/share/fonts/truetype/unfonts-core --font_dir /usr/share/fonts/truetype/baekmuk"
 EXCLUDE="--exclude_file $OUT/heldout_valid_words.txt --exclude_file $OUT/heldout_test_words.txt"
 MODEL="--Transformation None --FeatureExtraction VGG --SequenceModeling BiLSTM --Prediction CTC --output_channel 128 --hidden_size 128"
@@ -136,7 +149,7 @@ styled_font_flags() {
   shift
   for font in "$@"; do
     if [ ! -e "$font" ]; then
-      echo "stage $stage: font $font is missing; install fonts-woowa-bm, fonts-noto-cjk and (stage 9) fonts-noto-cjk-extra (apt-get, as root)" >&2
+      echo "stage $stage: font $font is missing; install fonts-woowa-bm, fonts-noto-cjk, (stage 9) fonts-noto-cjk-extra and (stage 13) fonts-naver-d2coding fonts-wqy-microhei fonts-wqy-zenhei (apt-get, as root)" >&2
       return 1
     fi
     flags="$flags --font_dir $font"
@@ -144,7 +157,8 @@ styled_font_flags() {
   echo "$flags"
 }
 if has_stage 8; then STAGE8_FONTS=$(styled_font_flags 8 $STAGE8_EXTRA_FONTS); fi
-if has_stage 9 10 11 12; then STAGE9_FONTS=$(styled_font_flags 9 $STAGE9_EXTRA_FONTS); fi
+if has_stage 9 10 11 12 13; then STAGE9_FONTS=$(styled_font_flags 9 $STAGE9_EXTRA_FONTS); fi
+if has_stage 13; then STAGE13_FONTS=$(styled_font_flags 13 $STAGE13_EXTRA_FONTS); fi
 
 # training data of stages 2 to 8, each style with the text it carries, in four sub-folders that
 # --select_data mixes: general (the stage-1 styles plus signboards and covers, with the stage-1
@@ -152,8 +166,9 @@ if has_stage 9 10 11 12; then STAGE9_FONTS=$(styled_font_flags 9 $STAGE9_EXTRA_F
 # Arguments: folder, the four image counts, the stage number (seeds <stage>1 to <stage>4), and
 # optionally the general images' text mix (default $WORDS) and seed, and a lexicon file drawn on
 # beside the built-in sources (weight 4 in the general images, 2 in the headline lines).
-# $STYLED_FONTS, when set, replaces $TRAIN_FONTS (stages 8 to 12); $SCOREBUG_EXCLUDE, when set
-# (stages 11 and 12: empty), replaces the held-out-word flags of the score bugs
+# $STYLED_FONTS, when set, replaces $TRAIN_FONTS (stages 8 to 13); $SCOREBUG_EXCLUDE, when set
+# (stages 11 to 13: empty), replaces the held-out-word flags of the score bugs; $GENERAL_STYLES,
+# when set (stage 13), replaces the general images' style weights
 make_styled_training_set() {
   local dir=$OUT/$1 stage=$6 general_text=${7:-$WORDS} general_seed=${8:-${6}1}
   local TRAIN_FONTS=${STYLED_FONTS:-$TRAIN_FONTS}
@@ -163,7 +178,7 @@ make_styled_training_set() {
     headline_lexicon=(--text_file "$9:2" --text_split phrases)
   fi
   $GEN --output "$dir/general" --num_images "$2" --seed "$general_seed" $TRAIN_FONTS \
-    --styles document:2,caption:1.5,scene:1,signboard:2,cover:1.5 --source "$general_text" "${general_lexicon[@]}" $EXCLUDE
+    --styles "${GENERAL_STYLES:-document:2,caption:1.5,scene:1,signboard:2,cover:1.5}" --source "$general_text" "${general_lexicon[@]}" $EXCLUDE
   $GEN --output "$dir/headline" --num_images "$3" --seed "${stage}2" $TRAIN_FONTS --styles headline:1 \
     --source captions:3,words:1 "${headline_lexicon[@]}" $EXCLUDE
   $GEN --output "$dir/scorebug" --num_images "$4" --seed "${stage}3" $TRAIN_FONTS --styles scorebug:1 \
@@ -310,8 +325,8 @@ if has_stage 9 || { has_stage 10 && [ ! -d "$OUT/train9" ]; }; then
   # and the other ten Noto CJK weights
   STYLED_FONTS="$STAGE9_FONTS" make_styled_training_set train9 120000 40000 40000 40000 12 "$LEXICON_MIX" 121 "$LEXICON"
 fi
-if has_stage 9 || { has_stage 10 11 12 && [ ! -d "$OUT/valid9" ]; }; then
-  # the validation set of stages 9 to 12 (valid9), in the same 64 fonts: 1,200 images of held-out
+if has_stage 9 || { has_stage 10 11 12 13 && [ ! -d "$OUT/valid9" ]; }; then
+  # the validation set of stages 9 to 13 (valid9), in the same 64 fonts: 1,200 images of held-out
   # words (valid3 has 800), score bugs and plates
   STYLED_FONTS="$STAGE9_FONTS" make_validation_set valid9 1200
 fi
@@ -349,6 +364,18 @@ if has_stage 12; then
   # stage 12: fine-tune from stage 11 at 48 x 384, lr 0.0002, validated every 500 steps
   IMG_H=48 IMG_W=384 VALID=valid9 VAL_EVERY=500 \
     fine_tune_wide 12 0.5-0.15-0.15-0.2 0.0002 "$STAGE12_ITER" "$STAGE12_MINUTES" 19
+fi
+
+if has_stage 13; then
+  # stage 13 data: stage 12's recipe on new seeds (151 to 154) in 67 fonts, the general images
+  # weighted to signboards, covers and scenes
+  SCOREBUG_EXCLUDE= STYLED_FONTS="$STAGE13_FONTS" GENERAL_STYLES="$STAGE13_STYLES" \
+    make_styled_training_set train13 120000 40000 40000 40000 15 "$LEXICON_MIX" 151 "$LEXICON"
+
+  # stage 13: fine-tune from stage 12 at 48 x 384, lr 0.0002, validated every 500 steps on valid9
+  # (rendered in stage 9's 64 fonts)
+  IMG_H=48 IMG_W=384 VALID=valid9 VAL_EVERY=500 \
+    fine_tune_wide 13 0.5-0.15-0.15-0.2 0.0002 "$STAGE13_ITER" "$STAGE13_MINUTES" 20
 fi
 
 # evaluate the last stage's model per style with no model flags: the checkpoint describes itself
