@@ -45,8 +45,8 @@
 #      still near its best at its last step; STAGE12_MINUTES at lr 0.0002;
 #  13. more of stage 12's recipe on new images (seeds 151 to 154) in 67 fonts: stage 9's 64 and three
 #      new designs (fonts-naver-d2coding, and the Hangul of WenQuanYi Micro Hei and Zen Hei,
-#      fonts-wqy-microhei and fonts-wqy-zenhei), because held-out fonts still cost stage 12 5 to 6
-#      points; the general images lean to the styles read worst (signboards, covers, scenes:
+#      fonts-wqy-microhei and fonts-wqy-zenhei), because held-out fonts still cost stage 12 5.2 to
+#      6.4 points; the general images lean to the styles read worst (signboards, covers, scenes:
 #      $STAGE13_STYLES); STAGE13_MINUTES at lr 0.0002.
 # Usage (from the repository root; 1 torch thread, niced, so other work on the machine goes on):
 #   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all thirteen stages
