@@ -23,15 +23,14 @@ HELD_OUT_FONTS = ['/usr/share/fonts/truetype/unfonts-core/UnDotum.ttf',
 # 116 of these 120 images (96.7 %) were read right when the stage-13 model was committed (stage
 # 12 97.5 %, stages 11 and 10 95.8 %, stage 9 98.3 %, stages 8 and 7 95.0 %, stage 6 91.7 %,
 # stage 5 92.5 %, stage 4 91.7 %, stage 3 81.7 %, stage 2 75.0 %, stage 1 82.5 %; see README's
-# model card): the floor
-# leaves room for other CPUs' last-bit differences, not for a worse model
+# model card): the floor leaves room for other CPUs' last-bit differences, not for a worse model
 MIN_ACCURACY = 0.9
 # (style, text source or None for the held-out words, floor) for styles stages 2 to 13 trained
 # on: 100 images each (40 swung 12 points with the seed); read right when committed: plates
-# 84 %, signboards 80 %, score bugs 90 % (stage 12: 86 %, 78 %, 85 %; stage 11: 87 %, 78 %, 86 %; stage 10: 89 %, 79 %, 71 %;
-# stage 9: 75 %, 71 %, 67 %; stage 8: 75 %, 73 %, 69 %; stage 7: 74 %, 60 %, 64 %; stage 6: 76 %,
-# 54 %, 68 %; stage 5: 74 %, 52 %, 64 %; stage 4: 64 %, 47 %, 64 %; stage 3: 67 %, 46 %, 64 %;
-# stage 2: 73 %, 54 %, 30 %)
+# 84 %, signboards 80 %, score bugs 90 % (stage 12: 86 %, 78 %, 85 %; stage 11: 87 %, 78 %, 86 %;
+# stage 10: 89 %, 79 %, 71 %; stage 9: 75 %, 71 %, 67 %; stage 8: 75 %, 73 %, 69 %; stage 7: 74 %,
+# 60 %, 64 %; stage 6: 76 %, 54 %, 68 %; stage 5: 74 %, 52 %, 64 %; stage 4: 64 %, 47 %, 64 %;
+# stage 3: 67 %, 46 %, 64 %; stage 2: 73 %, 54 %, 30 %)
 # the score-bug floor rose with stage 11, which was the first to train on every team name
 STYLE_FLOORS = [('plate', 'plates:1', 0.64), ('signboard', None, 0.6), ('scorebug', 'scorebugs:1', 0.75)]
 
@@ -142,8 +141,8 @@ def test_plates_read_with_min_aspect_4_read_above_the_plate_floor(tmp_path, caps
     # --min_aspect 4 reads a plate crop as if four times as wide as it is high. Stage 9 (32 x 256)
     # read 164 of these 200 with it against 150 without; stage 10 (48 x 384, where a plate kept at
     # its 2-4 ratio gets 96-192 columns) read 168 against 171, stage 11 174 against 171, stage 12
-    # 170 against 169, the shipped stage 13 168 against 167 (README), so the flag must keep plates above their floor, not beat
-    # reading them as they are
+    # 170 against 169, the shipped stage 13 168 against 167 (README), so the flag must keep plates
+    # above their floor, not beat reading them as they are
     import demo
     samples = styled_held_out_images('plate', 'plates:1', 200)
     images = [image for image, _ in samples]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds korean/models/ko_vgg_bilstm_ctc.pth (and its .json configuration) with the project's own
 # commands, from the project's own synthetic data, on the CPU: held-out words and held-out fonts
-# are never rendered for training. Twelve stages:
+# are never rendered for training. Thirteen stages:
 #   1. 9,000 steps from scratch on document / caption / scene images (150,000 LMDB images);
 #   2. fine-tuning of stage 1 on every style the generator has (signboard, cover, headline,
 #      score bug and licence plate added), each style paired with the text it carries, with
@@ -292,9 +292,9 @@ if has_stage 6; then
   fine_tune_wide 6 0.5-0.15-0.15-0.2 0.0005 "$STAGE6_ITER" "$STAGE6_MINUTES" 12
 fi
 
-# the lexicon file of stages 7 to 12: 400,000 word-like labels from wordfreq's Korean list,
+# the lexicon file of stages 7 to 13: 400,000 word-like labels from wordfreq's Korean list,
 # held-out words left out, written once for whichever of them run
-if has_stage 7 8 9 10 11 12; then
+if has_stage 7 8 9 10 11 12 13; then
   "$PY" korean/text_sources.py lexicon_words --output "$LEXICON" --seed 91 \
     --exclude_file "$OUT/heldout_valid_words.txt" --exclude_file "$OUT/heldout_test_words.txt"
 fi
