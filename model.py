@@ -52,6 +52,7 @@ __all__ = [
     "save_training_state",
     "load_training_state",
     "restore_training_state",
+    "widen_hidden_size",
 ]
 
 logger = logging.getLogger(__name__)
@@ -490,6 +491,79 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             )
         result[_strip_prefix(key)] = value
     return result
+
+
+# --------------------------------------------------------------------------- growing a model
+
+_LSTM_GATES = 4  # PyTorch stacks the input, forget, cell and output gates' rows in this order
+
+
+def _grown(old: torch.Tensor, shape: tuple[int, ...], generator: torch.Generator, bound: float) -> torch.Tensor:
+    """A tensor of ``shape`` drawn U(-bound, bound), as PyTorch initialises LSTM and Linear layers."""
+    return (torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1).mul(bound).to(old.dtype)
+
+
+def _widen_lstm_tensor(old: torch.Tensor, old_hidden: int, hidden: int, inputs: int,
+                       generator: torch.Generator) -> torch.Tensor:
+    """An LSTM weight [4 * old_hidden, old inputs] or bias [4 * old_hidden] grown to ``hidden``
+    units per gate and ``inputs`` columns: each gate's trained rows keep their values and read no
+    new input (zero columns); the new units' rows are drawn at random."""
+    shape = (_LSTM_GATES * hidden,) if old.dim() == 1 else (_LSTM_GATES * hidden, inputs)
+    new = _grown(old, shape, generator, hidden ** -0.5)
+    for gate in range(_LSTM_GATES):
+        trained = slice(gate * hidden, gate * hidden + old_hidden)
+        if old.dim() == 2:
+            new[trained] = 0
+            new[trained, :old.shape[1]] = old[gate * old_hidden:(gate + 1) * old_hidden]
+        else:
+            new[trained] = old[gate * old_hidden:(gate + 1) * old_hidden]
+    return new
+
+
+def widen_hidden_size(state: Mapping[str, torch.Tensor], hidden_size: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Grow a BiLSTM-CTC checkpoint's ``--hidden_size`` (both BiLSTM layers and the CTC input)
+    to ``hidden_size`` without changing what it computes, so a larger model can be fine-tuned
+    from a trained smaller one instead of trained from scratch.
+
+    ``state`` is a state dict (keys with or without ``module.``); the result has DTRB's keys.
+    Every trained unit keeps its weights and reads no new unit; the new units' incoming weights
+    are drawn as PyTorch initialises them (from ``seed``) and their outgoing weights are zero, so
+    the grown model's logits equal the old ones until training moves them. Raises ValueError
+    when the model is not BiLSTM with CTC or ``hidden_size`` is not larger.
+    """
+    weights = {_strip_prefix(key): value for key, value in state.items()}
+    stages = describe_stages(weights)
+    if stages.get("SequenceModeling") != "BiLSTM" or stages.get("Prediction") != "CTC":
+        raise ValueError(f"only a BiLSTM-CTC model can be widened; this checkpoint is "
+                         f"{stages.get('SequenceModeling')}-{stages.get('Prediction')}")
+    old_hidden = weights["SequenceModeling.0.linear.weight"].shape[0]
+    if hidden_size <= old_hidden:
+        raise ValueError(f"--hidden_size {hidden_size}: the checkpoint's is {old_hidden}; expected a larger one")
+    generator = torch.Generator().manual_seed(seed)
+    grown = dict(weights)
+    for layer in (0, 1):
+        prefix = f"SequenceModeling.{layer}."
+        # the first layer reads the feature extractor (unchanged), the second the grown first
+        inputs = weights[prefix + "rnn.weight_ih_l0"].shape[1] if layer == 0 else hidden_size
+        for direction in ("", "_reverse"):
+            for kind, width in (("weight_ih", inputs), ("weight_hh", hidden_size), ("bias_ih", 0), ("bias_hh", 0)):
+                key = f"{prefix}rnn.{kind}_l0{direction}"
+                grown[key] = _widen_lstm_tensor(weights[key], old_hidden, hidden_size, width, generator)
+        # the projection reads [forward units, backward units]: each half keeps its trained columns
+        old_w, old_b = weights[prefix + "linear.weight"], weights[prefix + "linear.bias"]
+        bound = (2 * hidden_size) ** -0.5
+        new_w = _grown(old_w, (hidden_size, 2 * hidden_size), generator, bound)
+        new_w[:old_hidden] = 0
+        new_w[:old_hidden, :old_hidden] = old_w[:, :old_hidden]
+        new_w[:old_hidden, hidden_size:hidden_size + old_hidden] = old_w[:, old_hidden:]
+        new_b = _grown(old_b, (hidden_size,), generator, bound)
+        new_b[:old_hidden] = old_b
+        grown[prefix + "linear.weight"], grown[prefix + "linear.bias"] = new_w, new_b
+    old_w = weights["Prediction.weight"]
+    new_w = torch.zeros(old_w.shape[0], hidden_size, dtype=old_w.dtype)
+    new_w[:, :old_hidden] = old_w
+    grown["Prediction.weight"] = new_w
+    return {CHECKPOINT_PREFIX + key: value.contiguous() for key, value in grown.items()}
 
 
 def describe_stages(state: Mapping[str, Any]) -> dict[str, str]:

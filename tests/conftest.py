@@ -95,6 +95,27 @@ def make_lmdb(render_word) -> Callable[..., str]:
     return make
 
 
+def small_checkpoint(folder, combo, seed=0):
+    """A randomly initialised model of ``combo`` at a small size, saved as train.py saves."""
+    import export
+    import torch
+    from model import Model, init_weights, save_checkpoint
+    from utils import finish_common_options, make_converter, model_config
+    transformation, features, sequence, prediction = combo
+    opt = finish_common_options(export.build_parser().parse_args([
+        '--saved_model', 'unused', '--output', 'unused', '--Transformation', transformation,
+        '--FeatureExtraction', features, '--SequenceModeling', sequence, '--Prediction', prediction,
+        '--output_channel', '32', '--hidden_size', '16', '--imgW', '64', '--batch_max_length', '8',
+        '--character', '가나다라마바사서울부산역뉴스속보0123456789']))
+    make_converter(opt)
+    torch.manual_seed(seed)
+    model = Model(opt)
+    init_weights(model)
+    path = folder / f'{"-".join(combo)}.pth'
+    save_checkpoint(model, path, model_config(opt))
+    return path
+
+
 @dataclass
 class LearnedModel:
     """A model train.py trained until it reads LEARNED_WORDS (see the ``learned_model`` fixture)."""

@@ -10,10 +10,9 @@ import torch
 
 import demo
 import export
-from conftest import LEARNED_WORDS, REPO
+from conftest import LEARNED_WORDS, REPO, small_checkpoint
 from inference import Recognizer
-from model import Model, init_weights, save_checkpoint
-from utils import finish_common_options, make_converter, model_config, run_script
+from utils import run_script
 
 torch.set_num_threads(1)
 
@@ -26,23 +25,6 @@ def word_images(tmp_path_factory, render_word):
     for i, word in enumerate(('서울', '부산역', '가나다', '12가3456', '뉴스', '속보')):
         (folder / f'{i}.png').write_bytes(render_word(word, size=(120, 32)))
     return folder
-
-
-def small_checkpoint(folder, combo, seed=0):
-    """A randomly initialised model of ``combo`` at a small size, saved as train.py saves."""
-    transformation, features, sequence, prediction = combo
-    opt = finish_common_options(export.build_parser().parse_args([
-        '--saved_model', 'unused', '--output', 'unused', '--Transformation', transformation,
-        '--FeatureExtraction', features, '--SequenceModeling', sequence, '--Prediction', prediction,
-        '--output_channel', '32', '--hidden_size', '16', '--imgW', '64', '--batch_max_length', '8',
-        '--character', '가나다라마바사서울부산역뉴스속보0123456789']))
-    make_converter(opt)
-    torch.manual_seed(seed)
-    model = Model(opt)
-    init_weights(model)
-    path = folder / f'{"-".join(combo)}.pth'
-    save_checkpoint(model, path, model_config(opt))
-    return path
 
 
 @pytest.mark.parametrize('combo', COMBOS, ids='-'.join)
