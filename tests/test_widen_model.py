@@ -13,7 +13,7 @@ import train
 import widen_model
 from conftest import REPO, accuracy_line, small_checkpoint
 from inference import Recognizer
-from model import read_checkpoint
+from model import read_checkpoint, read_model_config
 from utils import run_script
 
 torch.set_num_threads(1)
@@ -34,11 +34,12 @@ def test_the_widened_shipped_model_reads_korean_as_the_shipped_model_does(tmp_pa
         images.append(tmp_path / f'{i}.png')
         images[-1].write_bytes(render_word(word, size=(40 + 26 * len(word), 36)))
     output = tmp_path / 'wide' / 'start.pth'
-    widen_model.main(['--saved_model', SHIPPED, '--hidden_size', '192', '--output', str(output)])
-    assert 'hidden_size 128 -> 192' in capsys.readouterr().out
+    hidden = read_model_config(SHIPPED)['hidden_size']
+    widen_model.main(['--saved_model', SHIPPED, '--hidden_size', str(hidden + 64), '--output', str(output)])
+    assert f'hidden_size {hidden} -> {hidden + 64}' in capsys.readouterr().out
     config = json.loads(output.with_suffix('.json').read_text(encoding='utf-8'))
-    assert config['hidden_size'] == 192 and config['imgH'] == 48 and len(config['character']) == 2445
-    assert read_checkpoint(output)['Prediction.weight'].shape == (2446, 192)
+    assert config['hidden_size'] == hidden + 64 and config['imgH'] == 48 and len(config['character']) == 2445
+    assert read_checkpoint(output)['Prediction.weight'].shape == (2446, hidden + 64)
     shipped = Recognizer.from_checkpoint(SHIPPED).read([str(p) for p in images])
     widened = Recognizer.from_checkpoint(output).read([str(p) for p in images])
     assert [text for text, _ in widened] == [text for text, _ in shipped]
