@@ -15,21 +15,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-import types
 from pathlib import Path
 
 import torch
 
 from model import Model, read_checkpoint, read_model_config, save_checkpoint, widen_hidden_size
-from utils import run_script
+from utils import MODEL_OPTION_DEFAULTS, finish_common_options, make_converter, run_script
 
 CHECK_IMAGES = 4
 LOGIT_TOLERANCE = 1e-4  # relative to the largest logit: the same sums in another order
 
 
 def build_model(config: dict) -> Model:
-    """The model a configuration describes, in eval mode (CTC: one class per character plus blank)."""
-    return Model(types.SimpleNamespace(**config, num_class=len(config['character']) + 1)).eval()
+    """The model a configuration describes, in eval mode, its options finished as the scripts
+    finish them (the converter sets the class count)."""
+    opt = finish_common_options(argparse.Namespace(**dict.fromkeys(MODEL_OPTION_DEFAULTS)), config)
+    make_converter(opt)
+    return Model(opt).eval()
 
 
 def largest_difference(old: Model, new: Model, config: dict) -> float:
