@@ -29,6 +29,7 @@ import torch.utils.data
 from PIL import Image
 
 from dataset import AlignCollate, hierarchical_dataset
+from lexicon import lexicon_for, lexicon_weight, read_with_lexicon
 from model import Model, baidu_ctc_cost, load_checkpoint, read_model_config
 from utils import (Averager, AttnLabelConverter, InputError, RecognitionMetrics, autocast_dtype,
                    finish_common_options, make_converter, normalized_similarity, pick_device,
@@ -65,7 +66,8 @@ def run_model(model, image: torch.Tensor, opt, stop_at_eos: bool = True,
 
 
 def decode_predictions(preds: torch.Tensor, converter, opt) -> list[Prediction]:
-    """Greedy decode logits into texts with confidences.
+    """Greedy decode logits into texts with confidences; with --lexicon (CTC), each reading is
+    rescored against the word list (lexicon.py).
 
     Confidence is the product of the per-step maximum softmax probability: over every step for
     CTC, over the steps before the first [s] for Attn. An Attn prediction without [s] is kept
@@ -77,8 +79,13 @@ def decode_predictions(preds: torch.Tensor, converter, opt) -> list[Prediction]:
     if 'CTC' in opt.Prediction:
         sizes = [preds.size(1)] * preds.size(0)
         texts = converter.decode(index, sizes)
-        for text, probs in zip(texts, max_prob):
+        lexicon = lexicon_for(opt)
+        log_probs = preds.float().log_softmax(2).cpu() if lexicon is not None else None
+        for k, (text, probs) in enumerate(zip(texts, max_prob)):
             confidence = float(probs.cumprod(dim=0)[-1]) if text else 0.0
+            if lexicon is not None:
+                text, confidence = read_with_lexicon(log_probs[k], text, confidence, converter, lexicon,
+                                                     lexicon_weight(opt))
             results.append(Prediction(text, confidence))
         return results
     eos = converter.dict[AttnLabelConverter.EOS]
@@ -196,6 +203,7 @@ class Recognizer:
         self.opt = opt
         self.device = device or pick_device()
         self.converter = make_converter(opt)
+        lexicon_for(opt)  # bad --lexicon flags or files fail before the model is loaded
         if not hasattr(opt, 'num_gpu'):
             opt.num_gpu = 0
         if is_onnx_file(opt.saved_model):
@@ -215,13 +223,16 @@ class Recognizer:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: torch.device | None = None,
-                        amp: bool = False, min_aspect: float = 0.0, **flags) -> 'Recognizer':
+                        amp: bool = False, min_aspect: float = 0.0,
+                        lexicon: str | os.PathLike | Iterable[str | os.PathLike] | None = None,
+                        lexicon_weight: float | None = None, **flags) -> 'Recognizer':
         """Load ``path``; ``flags`` are the model flags of a DTRB command line (needed only for a
         checkpoint without a configuration beside it), e.g. ``Transformation='TPS'``. ``amp``
         reads in mixed precision (bfloat16 on the CPU, float16 on CUDA), as demo.py --amp:
         faster where the hardware has it, and a few predictions may differ from float32.
         ``min_aspect`` widens narrow images before reading, as demo.py --min_aspect (4 for
-        licence-plate crops)."""
+        licence-plate crops). ``lexicon`` (a word-list path or several) rescores CTC readings
+        against it, ``lexicon_weight`` nats apart, as demo.py --lexicon / --lexicon_weight."""
         from utils import MODEL_OPTION_DEFAULTS
         unknown = sorted(set(flags) - set(MODEL_OPTION_DEFAULTS))
         if unknown:
@@ -231,6 +242,10 @@ class Recognizer:
         opt = finish_common_options(argparse.Namespace(**values), read_model_config(path))
         opt.amp = amp
         opt.min_aspect = min_aspect
+        if isinstance(lexicon, (str, os.PathLike)):
+            lexicon = [lexicon]
+        opt.lexicon = [os.fspath(p) for p in lexicon] if lexicon is not None else None
+        opt.lexicon_weight = lexicon_weight
         return cls(opt, device)
 
     def read(self, images: Iterable, batch_size: int = 64) -> list[tuple[str, float]]:

@@ -17,6 +17,7 @@ from dataset import AlignCollate, hierarchical_dataset  # noqa: F401
 from inference import (CASE_INSENSITIVE_ALNUM, Prediction, comparable, decode_predictions,  # noqa: F401
                        empty_text_input, load_model_for_inference, make_eval_loader, print_model_parameters,
                        run_model, validation, validation_loss)
+from lexicon import add_lexicon_options, lexicon_for
 from model import (baidu_ctc_cost, baidu_ctc_loss_class, config_path, flat_targets,  # noqa: F401
                    make_criterion, read_model_config)
 from utils import (Averager, InputError, RecognitionMetrics, add_amp_options, add_common_options,  # noqa: F401
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
                              f'confused character pairs) and {WORST_ERRORS_PNG} (the worst errors) into '
                              'the result folder (one sub-folder per set with --benchmark_all_eval)')
     add_min_aspect_option(parser)
+    add_lexicon_options(parser)
     add_amp_options(parser, 'evaluates what demo.py --amp reads, so its accuracy can be set against '
                             'float32\'s')
     return parser
@@ -199,6 +201,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     check_amp_flags(args)
     opt = finish_common_options(args, read_model_config(args.saved_model))
+    lexicon_for(opt)  # bad --lexicon flags or files fail before any data is read
     if opt.baiduCTC:
         baidu_ctc_loss_class()
     configure_cuda(opt)

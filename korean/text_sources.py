@@ -24,7 +24,8 @@ Built-in sources (see :data:`BUILTIN_SOURCES`):
 
 Run ``python korean/text_sources.py --help`` to sample a mix, split a word list into disjoint
 train/test parts, rebuild ``words.txt`` from the vocabulary files, or write word-like labels
-from a large Korean lexicon (wordfreq's) for ``--text_file``.
+from a large Korean lexicon (wordfreq's) for ``--text_file``, or write that lexicon's words as
+a word list for test.py / demo.py ``--lexicon``.
 """
 from __future__ import annotations
 
@@ -1054,6 +1055,17 @@ def _cmd_lexicon_words(args: argparse.Namespace) -> None:
     print(f'{len(labels)} labels from {len(entries)} lexicon entries written to {args.output} (seed {args.seed})')
 
 
+def _cmd_dictionary(args: argparse.Namespace) -> None:
+    words = wordfreq_korean_words()
+    known = set(words)
+    for path in args.word_file or []:
+        added = [w for w in read_word_list(path) if w not in known]
+        known.update(added)
+        words += added
+    write_lines_atomically(args.output, words)
+    print(f'{len(words)} words written to {args.output}')
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     default_alphabet = Path(__file__).resolve().parent / 'alphabets' / 'ksx1001_with_space.txt'
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1097,6 +1109,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument('--exclude_file', action='append',
                    help='held-out words: no entry equal to one is used and no label equal to one is written (repeatable)')
     p.set_defaults(func=_cmd_lexicon_words)
+
+    p = sub.add_parser('dictionary',
+                       help="write wordfreq's Korean words, most frequent first: a word list for "
+                            "test.py / demo.py --lexicon")
+    p.add_argument('--output', required=True, help='text file to write, one word per line')
+    p.add_argument('--word_file', action='append',
+                   help='more words to add after them (a list of names, say; repeatable)')
+    p.set_defaults(func=_cmd_dictionary)
 
     args = parser.parse_args(argv)
     try:

@@ -175,3 +175,44 @@ def test_test_py_min_aspect_scores_plates_as_the_recognizer_reads_them(tmp_path,
     test.main(['--eval_data', str(tmp_path / 'plates'), '--saved_model', MODEL, '--workers', '0',
                '--min_aspect', '4'])
     assert f'{100 * right / len(samples):0.3f}' in capsys.readouterr().out.splitlines()
+
+
+def test_a_lexicon_turns_near_misses_into_its_words_and_breaks_no_right_reading(tmp_path, capsys):
+    # covers, the style read worst: the stage-13 model read 76 of these 100 right as they are and
+    # 93 with its held-out words as --lexicon (86 with wordfreq's Korean list, which lacks some).
+    # A lexicon holding every label never changes a right reading: a right word is an entry
+    import demo
+    import export
+    import test
+    from create_lmdb_dataset import LmdbWriter
+    samples = styled_held_out_images('cover', None, 100)
+    images = [image for image, _ in samples]
+    as_read = Recognizer.from_checkpoint(MODEL).read(images)
+    with_words = Recognizer.from_checkpoint(MODEL, lexicon=TEST_WORDS).read(images)
+
+    def right(predictions):
+        return [text == label for (text, _), (_, label) in zip(predictions, samples)]
+    assert sum(right(with_words)) >= sum(right(as_read)) + 10
+    assert all(now for before, now in zip(right(as_read), right(with_words)) if before)
+    # test.py --lexicon scores what the Recognizer reads
+    with LmdbWriter(str(tmp_path / 'covers')) as writer:
+        for image, label in samples:
+            png = io.BytesIO()
+            image.save(png, format='PNG')
+            writer.add(png.getvalue(), label)
+    test.main(['--eval_data', str(tmp_path / 'covers'), '--saved_model', MODEL, '--workers', '0',
+               '--lexicon', TEST_WORDS])
+    assert f'{sum(right(with_words)):0.3f}' in capsys.readouterr().out.splitlines()
+    # demo.py --lexicon reads the same, from the checkpoint and from its ONNX export
+    changed = [k for k, (a, b) in enumerate(zip(as_read, with_words)) if a[0] != b[0]][:6]
+    assert changed
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    for name, k in enumerate(changed):
+        images[k].save(folder / f'{name}.png')
+    onnx = tmp_path / 'shipped.onnx'
+    export.main(['--saved_model', MODEL, '--output', str(onnx)])
+    for model in (MODEL, str(onnx)):
+        results = demo.main(['--image_folder', str(folder), '--saved_model', model, '--workers', '0',
+                             '--lexicon', TEST_WORDS])
+        assert [text for _, text, _ in results] == [with_words[k][0] for k in changed]

@@ -433,3 +433,19 @@ def test_the_lexicon_warns_when_another_wordfreq_is_installed(monkeypatch, caplo
     with caplog.at_level('WARNING', logger=text_sources.__name__):
         words = text_sources.wordfreq_korean_words()
     assert words and 'wordfreq 3.0.2 is installed; the lexicon was measured with 3.1.1' in caplog.text
+
+
+def test_cli_dictionary_writes_wordfreqs_korean_words_then_the_users(tmp_path, capsys):
+    names = tmp_path / 'names.txt'
+    names.write_text('키움\n사람\n남대문시장\n', encoding='utf-8')
+    out = tmp_path / 'data' / 'ko_words.txt'
+    text_sources.main(['dictionary', '--output', str(out), '--word_file', str(names)])
+    words = read_word_list(out)
+    assert capsys.readouterr().out == f'{len(words)} words written to {out}\n'
+    assert len(words) == len(set(words)) > 20000
+    assert all(unicodedata.is_normalized('NFC', w) for w in words)
+    # most frequent first (particles lead wordfreq's list), then the user's words it lacks: 키움
+    # and 사람 are wordfreq's already and come once, where wordfreq ranks them
+    assert words.index('이') < words.index('사람') < words.index('대통령') < words.index('키움')
+    assert words[-1] == '남대문시장' and words.count('키움') == words.count('사람') == 1
+    assert words[:-1] == text_sources.wordfreq_korean_words()
