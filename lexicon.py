@@ -3,9 +3,10 @@ the dictionary word the image most likely shows.
 
 A greedy CTC reading keeps, at each character it emits, the other characters the model found
 plausible there. For every space-separated word of the reading that is not in the lexicon, the
-words spelt from those alternatives (one character for another; a beam of the likeliest) that
-the lexicon knows are scored by the CTC probability of the whole line with that word in place,
-computed exactly over every alignment, and a word outside the lexicon pays a penalty:
+candidates are the lexicon's words spelt from those alternatives (one character for another, a
+beam of the likeliest) and the lexicon's words one jamo from the reading (학매 -> 할매). Each
+is scored by the CTC probability of the whole line with it in place, computed exactly over
+every alignment, and a word outside the lexicon pays a penalty:
 
     score(line) = log P_ctc(line | image) - penalty(word)
 
@@ -24,13 +25,13 @@ from __future__ import annotations
 import functools
 import math
 import os
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from utils import InputError, decode_utf8, nfc
+from korean.hangul import is_hangul_syllable
+from utils import FINALS, FIRST_SYLLABLE, INITIALS, MEDIALS, InputError, decode_utf8, nfc
 
 DEFAULT_WEIGHT = 4.0
 ALTERNATIVES = 4       # characters tried at each emitted position (the read one included)
@@ -40,7 +41,7 @@ COMPOUND_SHARE = 0.5   # a compound pays this share of the weight
 
 
 def is_hangul_word(token: str) -> bool:
-    return bool(token) and all('\uac00' <= ch <= '\ud7a3' for ch in token)
+    return bool(token) and all(is_hangul_syllable(ch) for ch in token)
 
 
 def read_lexicon_file(path: str | os.PathLike) -> list[str]:
@@ -69,7 +70,6 @@ class Lexicon:
 
     def __init__(self, words: Iterable[str]):
         self.words = frozenset(nfc(w) for w in words if w)
-        self.longest = max((len(w) for w in self.words), default=0)
 
     @classmethod
     def from_files(cls, paths: Sequence[str | os.PathLike]) -> 'Lexicon':
@@ -80,6 +80,20 @@ class Lexicon:
 
     def __len__(self) -> int:
         return len(self.words)
+
+    def near(self, token: str) -> set[str]:
+        """The entries one jamo from ``token``: one syllable's initial, medial or final replaced,
+        or its final added or dropped (학매 -> 할매, 베뉴 -> 메뉴, 배반 -> 백반). Spelt from the
+        token, so a lexicon of any size needs no index."""
+        found = set()
+        for k, ch in enumerate(token):
+            code = ord(ch) - FIRST_SYLLABLE
+            initial, medial, final = code // (MEDIALS * FINALS), code // FINALS % MEDIALS, code % FINALS
+            for other in _one_jamo_apart(initial, medial, final):
+                word = token[:k] + chr(FIRST_SYLLABLE + other) + token[k + 1:]
+                if word in self.words:
+                    found.add(word)
+        return found
 
     def kind(self, token: str) -> int:
         """ENTRY, COMPOUND (two entries run together, the first of two or more characters) or
@@ -138,14 +152,22 @@ def _load_lexicon(keys: tuple[tuple[str, int, int], ...]) -> Lexicon:
     return Lexicon.from_files([path for path, _, _ in keys])
 
 
-@dataclass
-class _Emission:
-    """One character of a greedy CTC reading: the alternatives the model gave it, likeliest
-    first, with the log of their best per-frame probability over the frames that emitted it."""
-    alternatives: list[tuple[int, float]]
+def _one_jamo_apart(initial: int, medial: int, final: int) -> Iterable[int]:
+    """Syllable codes (offsets from 가) that differ from this one in exactly one jamo."""
+    for other in range(INITIALS):
+        if other != initial:
+            yield (other * MEDIALS + medial) * FINALS + final
+    for other in range(MEDIALS):
+        if other != medial:
+            yield (initial * MEDIALS + other) * FINALS + final
+    for other in range(FINALS):  # 0: no final, so a final is added or dropped too
+        if other != final:
+            yield (initial * MEDIALS + medial) * FINALS + other
 
 
-def _emissions(log_probs: torch.Tensor, blank: int = 0) -> list[_Emission]:
+def _emissions(log_probs: torch.Tensor, blank: int = 0) -> list[list[tuple[int, float]]]:
+    """For each character of the greedy reading, the ALTERNATIVES classes the model gave it,
+    likeliest first: (class, log of its best probability over the frames that emitted it)."""
     best = log_probs.argmax(dim=1).tolist()
     runs: list[tuple[int, int]] = []
     prev = blank
@@ -160,16 +182,16 @@ def _emissions(log_probs: torch.Tensor, blank: int = 0) -> list[_Emission]:
         peak = log_probs[start:end].max(dim=0).values
         peak[blank] = float('-inf')
         values, indices = peak.topk(ALTERNATIVES)
-        emissions.append(_Emission([(int(i), float(v)) for i, v in zip(indices, values)]))
+        emissions.append([(int(i), float(v)) for i, v in zip(indices, values)])
     return emissions
 
 
-def _spellings(emissions: Sequence[_Emission], character: Sequence[str]) -> list[str]:
+def _spellings(emissions: Sequence[list[tuple[int, float]]], character: Sequence[str]) -> list[str]:
     """Words spelt by one alternative per emitted character, the BEAM likeliest."""
     beam: list[tuple[float, str]] = [(0.0, '')]
     for emission in emissions:
         grown = [(score + value, text + character[index])
-                 for score, text in beam for index, value in emission.alternatives]
+                 for score, text in beam for index, value in emission]
         grown.sort(key=lambda item: -item[0])
         beam = grown[:BEAM]
     return [text for _, text in beam]
@@ -209,8 +231,11 @@ def rescore_reading(log_probs: torch.Tensor, text: str, character: Sequence[str]
         start += len(word) + 1
         if not is_hangul_word(word) or lexicon.kind(word) == ENTRY:
             continue
-        candidates = [word] + [s for s in _spellings(span, character)
-                               if s != word and is_hangul_word(s) and lexicon.kind(s) != UNKNOWN]
+        spelt = [s for s in _spellings(span, character) if s != word and is_hangul_word(s)
+                 and lexicon.kind(s) != UNKNOWN]
+        # a lexicon word with a syllable the model cannot emit is no reading of it
+        near = sorted(w for w in lexicon.near(word) - set(spelt) if all(ch in index for ch in w))
+        candidates = [word] + spelt + near
         if len(candidates) == 1:
             continue
         lines = [' '.join(chosen[:k] + [c] + chosen[k + 1:]) for c in candidates]

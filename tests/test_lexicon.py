@@ -70,6 +70,27 @@ def test_a_token_is_an_entry_a_compound_of_two_or_unknown():
     assert lexicon.kind('공항가') == COMPOUND and lexicon.kind('김포가다') == UNKNOWN
 
 
+def test_near_finds_the_entries_one_jamo_edit_away():
+    lexicon = Lexicon(['할매', '메뉴', '하', '할', '학교', '백반'])
+    assert lexicon.near('학매') == {'할매'}     # a final consonant replaced
+    assert lexicon.near('베뉴') == {'메뉴'}     # an initial replaced (빼뉴 is two: ㅃ and ㅐ)
+    assert lexicon.near('학굥') == {'학교'}     # a jamo dropped (the final ㅇ)
+    assert lexicon.near('배반') == {'백반'}     # a jamo added (the final ㄱ)
+    assert lexicon.near('학') == {'하', '할'}   # a final dropped or replaced
+    assert lexicon.near('할매') == set()        # an entry is not its own neighbour
+    assert lexicon.near('벡반') == {'백반'} and lexicon.near('빅밴') == set()  # two edits are too many
+
+
+def test_a_lexicon_word_the_alternatives_missed_is_found_one_jamo_away():
+    converter = CTCLabelConverter(ALPHABET + '학할매')
+    # 할 is not among the first frame's four likeliest characters, but 할매 is one jamo from 학매
+    log_probs = frames([{'학': 0.5, '백': 0.15, '벡': 0.15, '배': 0.15, '할': 0.02}, {'': 0.9}, {'매': 0.95}],
+                       converter)
+    text, confidence = greedy(log_probs, converter)
+    assert text == '학매'
+    assert read_with_lexicon(log_probs, text, confidence, converter, Lexicon(['할매']), 4.0)[0] == '할매'
+
+
 def test_a_doubtful_word_becomes_the_lexicon_word_and_its_confidence_the_ratio():
     converter = CTCLabelConverter(ALPHABET)
     log_probs = frames([{'벡': 0.6, '백': 0.35}, {'': 0.9}, {'반': 0.95}, {'': 0.9}], converter)
@@ -173,3 +194,11 @@ def test_rescoring_is_exact_ctc_over_every_alignment():
     assert new_text == '백반'
     expected = confidence * math.exp(ctc_log_likelihood('백반') - ctc_log_likelihood('벡반'))
     assert new_confidence == pytest.approx(expected, rel=1e-4)
+
+
+def test_a_lexicon_word_the_model_cannot_spell_is_no_candidate():
+    converter = CTCLabelConverter(ALPHABET)
+    log_probs = frames([{'벡': 0.6, '백': 0.35}, {'': 0.9}, {'반': 0.95}], converter)
+    text, confidence = greedy(log_probs, converter)
+    # 뱩반 is one jamo from 벡반, but 뱩 is not in the model's alphabet
+    assert read_with_lexicon(log_probs, text, confidence, converter, Lexicon(['뱩반']), 4.0) == (text, confidence)
