@@ -30,8 +30,7 @@ from typing import Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
-from korean.hangul import is_hangul_syllable
-from utils import FINALS, FIRST_SYLLABLE, INITIALS, MEDIALS, InputError, decode_utf8, nfc
+from utils import FINALS, FIRST_SYLLABLE, INITIALS, LAST_SYLLABLE, MEDIALS, InputError, decode_utf8, nfc
 
 DEFAULT_WEIGHT = 4.0
 ALTERNATIVES = 4       # characters tried at each emitted position (the read one included)
@@ -41,7 +40,9 @@ COMPOUND_SHARE = 0.5   # a compound pays this share of the weight
 
 
 def is_hangul_word(token: str) -> bool:
-    return bool(token) and all(is_hangul_syllable(ch) for ch in token)
+    # utils' constants rather than korean.hangul's: demo.py imports this module, and korean/
+    # stays off its start-up path (tests/test_startup.py)
+    return bool(token) and all(FIRST_SYLLABLE <= ord(ch) <= LAST_SYLLABLE for ch in token)
 
 
 def read_lexicon_file(path: str | os.PathLike) -> list[str]:

@@ -476,6 +476,23 @@ def lexicon_step(command: str, argv: list[str], ws: Workspace) -> None:
     assert output.read_bytes() == first
 
 
+def dictionary_step(command: str, argv: list[str], ws: Workspace) -> None:
+    """text_sources.py dictionary: wordfreq's Korean words, distinct, NFC Hangul, as many as
+    the module's own list."""
+    from korean.text_sources import wordfreq_korean_words
+    out = ws.run(command, argv)
+    words = (ws.root / flag_value(argv, '--output')).read_text(encoding='utf-8').splitlines()
+    assert out.strip() == f'{len(words)} words written to {flag_value(argv, "--output")}'
+    assert words == wordfreq_korean_words() and len(words) > 20000
+    assert all(unicodedata.is_normalized('NFC', w) and all(map(is_hangul_syllable, w)) for w in words)
+
+
+def text_sources_step(command: str, argv: list[str], ws: Workspace) -> None:
+    steps = {'lexicon_words': lexicon_step, 'dictionary': dictionary_step}
+    assert argv[2] in steps, f'README runs text_sources.py {argv[2]}, which this test does not check: {command}'
+    steps[argv[2]](command, argv, ws)
+
+
 def generate_step(command: str, argv: list[str], ws: Workspace) -> None:
     """generate_word_images.py, NUM_IMAGES images with one worker: an LMDB of that many
     labelled images, drawing on the --text_file words too."""
@@ -614,7 +631,7 @@ def demo_step(command: str, argv: list[str], ws: Workspace) -> None:
 
 KOREAN_STEPS: dict[str, Step] = {
     'korean/naver_crawling.py': crawl_step,
-    'korean/text_sources.py': lexicon_step,
+    'korean/text_sources.py': text_sources_step,
     'korean/generate_word_images.py': generate_step,
     'korean/dataset_preprocess.py': preprocess_step,
     'korean/dataset_preprocess_2.py': crop_step,
