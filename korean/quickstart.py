@@ -14,8 +14,9 @@
    before, as in README's first command): train.py measures its speed as it goes and trains as
    many steps as fit, so a slower machine trains fewer steps and still ends in time (in mixed
    precision where the hardware computes it: --precision); then
-   evaluates it with test.py, runs demo.py on sample test images and writes a PNG contact
-   sheet of images with their predictions.
+   evaluates it with test.py (on the test set also with wordfreq's Korean words as --lexicon),
+   runs demo.py on sample test images and writes a PNG contact sheet of images with their
+   predictions.
 
 Every step runs the project's own commands (printed as they run), so what the quickstart does
 is what a user would type. All outputs go under --output_dir (default quickstart_output/);
@@ -329,6 +330,12 @@ def main(argv=None) -> int:
     accuracy = parse_accuracy(test_out)
     valid_out = run([python(), 'test.py', '--eval_data', str(data / 'valid')] + common, capture=True)
     valid_accuracy = parse_accuracy(valid_out)
+    # the same test read with a Korean word list (wordfreq's, made without the held-out words)
+    words = out / 'ko_words.txt'
+    run([python(), 'korean/text_sources.py', 'dictionary', '--output', str(words)])
+    lexicon_out = run([python(), 'test.py', '--eval_data', str(data / 'test')] + common + ['--lexicon', str(words)],
+                      capture=True)
+    lexicon_accuracy = parse_accuracy(lexicon_out)
     clock.lap('evaluate')
 
     demo_items = export_demo_images(data / 'test' / 'unseen_fonts', out / 'demo_images', args.demo_images)
@@ -349,6 +356,7 @@ def main(argv=None) -> int:
     print(f'training steps: {steps_run}' + (f' of --num_iter {num_iter}' if args.num_iter else '')
           + f', within train.py --time_limit {limit_min:.2f} min of the {args.time_budget_min:g}-minute budget')
     print(f'word accuracy, unseen words in unseen fonts (test):   {accuracy:0.3f} %')
+    print(f'  the same with a Korean word list (test.py --lexicon): {lexicon_accuracy:0.3f} %')
     print(f'word accuracy, unseen words in training fonts (valid): {valid_accuracy:0.3f} %')
     print(f'model:          {model}')
     print(f'contact sheet:  {sheet.relative_to(REPO_ROOT) if sheet.is_relative_to(REPO_ROOT) else sheet}')

@@ -776,6 +776,10 @@ def test_quickstart_runs_and_writes_its_contact_sheet(tmp_path, font_cache):
     assert [(fonts, split) for fonts, split, _ in accuracies] == [('unseen', 'test'), ('training', 'valid')], \
         out[-2000:]
     assert all(0.0 <= float(value) <= 100.0 for _, _, value in accuracies)
+    with_words = re.search(r'^  the same with a Korean word list \(test\.py --lexicon\): +(\d+\.\d{3}) %$', out,
+                           re.MULTILINE)
+    assert with_words and 0.0 <= float(with_words.group(1)) <= 100.0, out[-2000:]
+    assert len((output_dir / 'ko_words.txt').read_text(encoding='utf-8').splitlines()) > 20000
     with Image.open(output_dir / 'contact_sheet.png') as sheet:
         assert sheet.format == 'PNG' and sheet.width > 100 and sheet.height > 32
     assert (ws.root / 'saved_models' / 'qs_test' / 'best_accuracy.pth').is_file()
