@@ -17,7 +17,7 @@ from dataset import AlignCollate, hierarchical_dataset  # noqa: F401
 from inference import (CASE_INSENSITIVE_ALNUM, Prediction, comparable, decode_predictions,  # noqa: F401
                        empty_text_input, load_model_for_inference, make_eval_loader, print_model_parameters,
                        run_model, validation, validation_loss)
-from lexicon import add_lexicon_options, lexicon_for
+from lexicon import add_lexicon_options, lexicon_for, lexicon_weight
 from model import (baidu_ctc_cost, baidu_ctc_loss_class, config_path, flat_targets,  # noqa: F401
                    make_criterion, read_model_config)
 from utils import (Averager, InputError, RecognitionMetrics, add_amp_options, add_common_options,  # noqa: F401
@@ -173,6 +173,12 @@ def test(opt):
             # after upstream's accuracy line, so whatever reads that line still finds it
             print(metrics.summary())
             log.write(metrics.summary() + '\n')
+            lexicon = lexicon_for(opt)
+            if lexicon is not None:  # the log then says how its figures were read
+                line = (f'read with --lexicon {" ".join(opt.lexicon)} ({len(lexicon):,} words, '
+                        f'--lexicon_weight {lexicon_weight(opt):g})')
+                print(line)
+                log.write(line + '\n')
         if wants_error_report(opt):
             written = save_errors(f'./result/{opt.exp_name}', eval_data, metrics)
             print(f'errors: {", ".join(written)}')

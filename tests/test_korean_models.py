@@ -202,7 +202,9 @@ def test_a_lexicon_turns_near_misses_into_its_words_and_breaks_no_right_reading(
             writer.add(png.getvalue(), label)
     test.main(['--eval_data', str(tmp_path / 'covers'), '--saved_model', MODEL, '--workers', '0',
                '--lexicon', TEST_WORDS])
-    assert f'{sum(right(with_words)):0.3f}' in capsys.readouterr().out.splitlines()
+    printed = capsys.readouterr().out.splitlines()
+    assert f'{sum(right(with_words)):0.3f}' in printed
+    assert printed[-1] == f'read with --lexicon {TEST_WORDS} (330 words, --lexicon_weight 4)'
     # demo.py --lexicon reads the same, from the checkpoint and from its ONNX export
     changed = [k for k, (a, b) in enumerate(zip(as_read, with_words)) if a[0] != b[0]][:6]
     assert changed
