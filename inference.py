@@ -80,12 +80,12 @@ def decode_predictions(preds: torch.Tensor, converter, opt) -> list[Prediction]:
         sizes = [preds.size(1)] * preds.size(0)
         texts = converter.decode(index, sizes)
         lexicon = lexicon_for(opt)
-        log_probs = preds.float().log_softmax(2).cpu() if lexicon is not None else None
+        if lexicon is not None:
+            log_probs, weight = preds.float().log_softmax(2).cpu(), lexicon_weight(opt)
         for k, (text, probs) in enumerate(zip(texts, max_prob)):
             confidence = float(probs.cumprod(dim=0)[-1]) if text else 0.0
             if lexicon is not None:
-                text, confidence = read_with_lexicon(log_probs[k], text, confidence, converter, lexicon,
-                                                     lexicon_weight(opt))
+                text, confidence = read_with_lexicon(log_probs[k], text, confidence, converter, lexicon, weight)
             results.append(Prediction(text, confidence))
         return results
     eos = converter.dict[AttnLabelConverter.EOS]

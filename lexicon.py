@@ -230,18 +230,22 @@ def rescore_reading(log_probs: torch.Tensor, text: str, character: Sequence[str]
     for k, word in enumerate(chosen):
         span = emissions[start:start + len(word)]
         start += len(word) + 1
-        if not is_hangul_word(word) or lexicon.kind(word) == ENTRY:
+        if not is_hangul_word(word) or (kind := lexicon.kind(word)) == ENTRY:
             continue
-        spelt = [s for s in _spellings(span, character) if s != word and is_hangul_word(s)
-                 and lexicon.kind(s) != UNKNOWN]
+        kinds = {word: kind}  # the greedy word first, then each candidate once
+        for s in _spellings(span, character):
+            if s not in kinds and is_hangul_word(s) and (kind := lexicon.kind(s)) != UNKNOWN:
+                kinds[s] = kind
         # a lexicon word with a syllable the model cannot emit is no reading of it
-        near = sorted(w for w in lexicon.near(word) - set(spelt) if all(ch in index for ch in w))
-        candidates = [word] + spelt + near
-        if len(candidates) == 1:
+        for w in sorted(lexicon.near(word)):
+            if w not in kinds and all(ch in index for ch in w):
+                kinds[w] = ENTRY
+        if len(kinds) == 1:
             continue
+        candidates = list(kinds)
         lines = [' '.join(chosen[:k] + [c] + chosen[k + 1:]) for c in candidates]
         likelihoods = _line_log_likelihoods(log_probs, lines, index)
-        scores = [ll - penalty[lexicon.kind(c)] for ll, c in zip(likelihoods, candidates)]
+        scores = [ll - penalty[kinds[c]] for ll, c in zip(likelihoods, candidates)]
         if greedy_score is None:
             greedy_score = likelihoods[0]
         best = max(range(len(candidates)), key=scores.__getitem__)
