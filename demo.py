@@ -15,6 +15,7 @@ from dataset import IMAGE_EXTENSIONS, RawDataset, list_skipped_files
 from inference import Recognizer
 from lexicon import add_lexicon_options
 from model import read_model_config
+from pattern import add_pattern_options
 from utils import (add_amp_options, add_common_options, add_min_aspect_option, check_amp_flags, configure_cuda,
                    finish_common_options, pick_device, run_script)
 
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help='also write (path, prediction, confidence) to this .csv or .jsonl file')
     add_min_aspect_option(parser)
     add_lexicon_options(parser)
+    add_pattern_options(parser)
     add_amp_options(parser, 'faster where the hardware computes it (bfloat16 on CPUs with AVX512-BF16 '
                             'or AMX), and a few predictions may differ from float32 (bench/inference_speed.py '
                             'counts them)')

@@ -31,6 +31,7 @@ from PIL import Image
 from dataset import AlignCollate, hierarchical_dataset
 from lexicon import lexicon_for, lexicon_weight, read_with_lexicon
 from model import Model, baidu_ctc_cost, load_checkpoint, read_model_config
+from pattern import pattern_for, read_with_pattern
 from utils import (Averager, AttnLabelConverter, InputError, RecognitionMetrics, autocast_dtype,
                    finish_common_options, make_converter, normalized_similarity, pick_device,
                    reading_min_aspect)
@@ -67,7 +68,8 @@ def run_model(model, image: torch.Tensor, opt, stop_at_eos: bool = True,
 
 def decode_predictions(preds: torch.Tensor, converter, opt) -> list[Prediction]:
     """Greedy decode logits into texts with confidences; with --lexicon (CTC), each reading is
-    rescored against the word list (lexicon.py).
+    rescored against the word list (lexicon.py); with --pattern (CTC), forced into its form
+    (pattern.py).
 
     Confidence is the product of the per-step maximum softmax probability: over every step for
     CTC, over the steps before the first [s] for Attn. An Attn prediction without [s] is kept
@@ -79,13 +81,15 @@ def decode_predictions(preds: torch.Tensor, converter, opt) -> list[Prediction]:
     if 'CTC' in opt.Prediction:
         sizes = [preds.size(1)] * preds.size(0)
         texts = converter.decode(index, sizes)
-        lexicon = lexicon_for(opt)
-        if lexicon is not None:
+        lexicon, pattern = lexicon_for(opt), pattern_for(opt, converter)
+        if lexicon is not None or pattern is not None:
             log_probs, weight = preds.float().log_softmax(2).cpu(), lexicon_weight(opt)
         for k, (text, probs) in enumerate(zip(texts, max_prob)):
             confidence = float(probs.cumprod(dim=0)[-1]) if text else 0.0
             if lexicon is not None:
                 text, confidence = read_with_lexicon(log_probs[k], text, confidence, converter, lexicon, weight)
+            if pattern is not None:
+                text, confidence = read_with_pattern(log_probs[k], text, confidence, converter, pattern)
             results.append(Prediction(text, confidence))
         return results
     eos = converter.dict[AttnLabelConverter.EOS]
@@ -203,7 +207,8 @@ class Recognizer:
         self.opt = opt
         self.device = device or pick_device()
         self.converter = make_converter(opt)
-        lexicon_for(opt)  # bad --lexicon flags or files fail before the model is loaded
+        lexicon_for(opt)  # bad --lexicon / --pattern flags or files fail before the model is loaded
+        pattern_for(opt, self.converter)
         if not hasattr(opt, 'num_gpu'):
             opt.num_gpu = 0
         if is_onnx_file(opt.saved_model):
@@ -225,14 +230,17 @@ class Recognizer:
     def from_checkpoint(cls, path: str | os.PathLike, device: torch.device | None = None,
                         amp: bool = False, min_aspect: float = 0.0,
                         lexicon: str | os.PathLike | Iterable[str | os.PathLike] | None = None,
-                        lexicon_weight: float | None = None, **flags) -> 'Recognizer':
+                        lexicon_weight: float | None = None, pattern: str | None = None,
+                        **flags) -> 'Recognizer':
         """Load ``path``; ``flags`` are the model flags of a DTRB command line (needed only for a
         checkpoint without a configuration beside it), e.g. ``Transformation='TPS'``. ``amp``
         reads in mixed precision (bfloat16 on the CPU, float16 on CUDA), as demo.py --amp:
         faster where the hardware has it, and a few predictions may differ from float32.
         ``min_aspect`` widens narrow images before reading, as demo.py --min_aspect (4 for
         licence-plate crops). ``lexicon`` (a word-list path or several) rescores CTC readings
-        against it, ``lexicon_weight`` nats apart, as demo.py --lexicon / --lexicon_weight."""
+        against it, ``lexicon_weight`` nats apart, as demo.py --lexicon / --lexicon_weight.
+        ``pattern`` (a regular expression, or ``'plate'``) forces every CTC reading into that
+        form, as demo.py --pattern."""
         from utils import MODEL_OPTION_DEFAULTS
         unknown = sorted(set(flags) - set(MODEL_OPTION_DEFAULTS))
         if unknown:
@@ -246,6 +254,7 @@ class Recognizer:
             lexicon = [lexicon]
         opt.lexicon = [os.fspath(p) for p in lexicon] if lexicon is not None else None
         opt.lexicon_weight = lexicon_weight
+        opt.pattern = pattern
         return cls(opt, device)
 
     def read(self, images: Iterable, batch_size: int = 64) -> list[tuple[str, float]]:

@@ -20,6 +20,7 @@ from inference import (CASE_INSENSITIVE_ALNUM, Prediction, comparable, decode_pr
 from lexicon import add_lexicon_options, lexicon_for, lexicon_weight
 from model import (baidu_ctc_cost, baidu_ctc_loss_class, config_path, flat_targets,  # noqa: F401
                    make_criterion, read_model_config)
+from pattern import add_pattern_options, pattern_for
 from utils import (Averager, InputError, RecognitionMetrics, add_amp_options, add_common_options,  # noqa: F401
                    add_min_aspect_option, align, autocast_dtype, check_amp_flags, configure_cuda, finish_common_options,
                    make_converter, normalized_similarity, pick_device, run_script, write_text_atomically)
@@ -179,6 +180,10 @@ def test(opt):
                         f'--lexicon_weight {lexicon_weight(opt):g})')
                 print(line)
                 log.write(line + '\n')
+            if pattern_for(opt, converter) is not None:
+                line = f'read with --pattern {opt.pattern}'
+                print(line)
+                log.write(line + '\n')
         if wants_error_report(opt):
             written = save_errors(f'./result/{opt.exp_name}', eval_data, metrics)
             print(f'errors: {", ".join(written)}')
@@ -198,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                              'the result folder (one sub-folder per set with --benchmark_all_eval)')
     add_min_aspect_option(parser)
     add_lexicon_options(parser)
+    add_pattern_options(parser)
     add_amp_options(parser, 'evaluates what demo.py --amp reads, so its accuracy can be set against '
                             'float32\'s')
     return parser
@@ -207,7 +213,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     check_amp_flags(args)
     opt = finish_common_options(args, read_model_config(args.saved_model))
-    lexicon_for(opt)  # bad --lexicon flags or files fail before any data is read
+    lexicon_for(opt)  # bad --lexicon / --pattern flags or files fail before any data is read
+    pattern_for(opt, make_converter(opt))
     if opt.baiduCTC:
         baidu_ctc_loss_class()
     configure_cuda(opt)
