@@ -6,6 +6,7 @@ import itertools
 import random
 import re
 import types
+import unicodedata
 
 import pytest
 import torch
@@ -77,6 +78,11 @@ def test_patterns_match_what_python_regular_expressions_match(pattern):
 
 def test_a_case_insensitive_model_reads_capitals_in_a_pattern_as_its_small_letters():
     assert matches(automaton_of('AB', sensitive=False), 'ab')
+
+
+def test_a_decomposed_hangul_pattern_is_read_nfc():
+    # typed on macOS, 서울 arrives as six jamo, which no class of the model is
+    assert matches(automaton_of(unicodedata.normalize('NFD', '서울[0-9]')), '서울1')
 
 
 @pytest.mark.parametrize('pattern, expected', [
