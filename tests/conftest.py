@@ -95,6 +95,28 @@ def make_lmdb(render_word) -> Callable[..., str]:
     return make
 
 
+def ctc_frames(rows, converter):
+    """CTC log-probabilities [T, num_class]: each row a {token: probability} dict for one frame,
+    the rest of its mass spread evenly over the other classes ('' is the blank)."""
+    import torch
+    num_class = len(converter.character)
+    out = torch.empty(len(rows), num_class)
+    for t, row in enumerate(rows):
+        rest = (1.0 - sum(row.values())) / (num_class - len(row))
+        probs = torch.full((num_class,), rest)
+        for token, p in row.items():
+            probs[0 if token == '' else converter.dict[token]] = p
+        out[t] = probs.log()
+    return out
+
+
+def greedy_reading(log_probs, converter):
+    """The greedy CTC text of those frames and DTRB's confidence (the product of frame maxima)."""
+    best = log_probs.argmax(1)
+    text = converter.decode(best, [len(best)])[0]
+    return text, float(log_probs.max(1).values.sum().exp())
+
+
 def small_checkpoint(folder, combo, seed=0):
     """A randomly initialised model of ``combo`` at a small size, saved as train.py saves."""
     import export

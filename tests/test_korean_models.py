@@ -128,6 +128,17 @@ def styled_held_out_images(style, source, count, seed=3):
     return [(Image.fromarray(renderer.render(n, label, mask)[0]), label) for n, (label, mask) in enumerate(labels)]
 
 
+def write_lmdb(path, samples):
+    """An LMDB folder of (PIL image, label) samples, as create_lmdb_dataset.py writes one."""
+    from create_lmdb_dataset import LmdbWriter
+    with LmdbWriter(str(path)) as writer:
+        for image, label in samples:
+            png = io.BytesIO()
+            image.save(png, format='PNG')
+            writer.add(png.getvalue(), label)
+    return str(path)
+
+
 @pytest.mark.parametrize('style, source, floor', STYLE_FLOORS)
 def test_the_shipped_model_reads_the_new_styles_in_held_out_fonts(style, source, floor):
     recognizer = Recognizer.from_checkpoint(MODEL)
@@ -163,13 +174,8 @@ def test_plates_read_with_min_aspect_4_read_above_the_plate_floor(tmp_path, caps
 
 def test_test_py_min_aspect_scores_plates_as_the_recognizer_reads_them(tmp_path, capsys):
     import test
-    from create_lmdb_dataset import LmdbWriter
     samples = styled_held_out_images('plate', 'plates:1', 40)
-    with LmdbWriter(str(tmp_path / 'plates')) as writer:
-        for image, label in samples:
-            png = io.BytesIO()
-            image.save(png, format='PNG')
-            writer.add(png.getvalue(), label)
+    write_lmdb(tmp_path / 'plates', samples)
     widened = Recognizer.from_checkpoint(MODEL, min_aspect=4).read([image for image, _ in samples])
     right = sum(text == label for (text, _), (_, label) in zip(widened, samples))
     test.main(['--eval_data', str(tmp_path / 'plates'), '--saved_model', MODEL, '--workers', '0',
@@ -177,14 +183,36 @@ def test_test_py_min_aspect_scores_plates_as_the_recognizer_reads_them(tmp_path,
     assert f'{100 * right / len(samples):0.3f}' in capsys.readouterr().out.splitlines()
 
 
+def check_scripts_read_as_the_recognizer(tmp_path, capsys, samples, as_read, read_with, flags, closing):
+    """test.py with ``flags`` scores what the Recognizer read (``read_with``) and prints ``closing``
+    last; demo.py with them reads the images that changed the same, from the checkpoint and from
+    its ONNX export."""
+    import demo
+    import export
+    import test
+    right = sum(text == label for (text, _), (_, label) in zip(read_with, samples))
+    test.main(['--eval_data', write_lmdb(tmp_path / 'set', samples), '--saved_model', MODEL,
+               '--workers', '0'] + flags)
+    printed = capsys.readouterr().out.splitlines()
+    assert f'{100 * right / len(samples):0.3f}' in printed
+    assert printed[-1] == closing
+    changed = [k for k, (a, b) in enumerate(zip(as_read, read_with)) if a[0] != b[0]][:6]
+    assert changed
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    for name, k in enumerate(changed):
+        samples[k][0].save(folder / f'{name}.png')
+    onnx = tmp_path / 'shipped.onnx'
+    export.main(['--saved_model', MODEL, '--output', str(onnx)])
+    for model in (MODEL, str(onnx)):
+        results = demo.main(['--image_folder', str(folder), '--saved_model', model, '--workers', '0'] + flags)
+        assert [text for _, text, _ in results] == [read_with[k][0] for k in changed]
+
+
 def test_a_lexicon_turns_near_misses_into_its_words_and_breaks_no_right_reading(tmp_path, capsys):
     # covers, the style read worst: the stage-13 model read 76 of these 100 right as they are and
     # 93 with its held-out words as --lexicon (86 with wordfreq's Korean list, which lacks some).
     # A lexicon holding every label never changes a right reading: a right word is an entry
-    import demo
-    import export
-    import test
-    from create_lmdb_dataset import LmdbWriter
     samples = styled_held_out_images('cover', None, 100)
     images = [image for image, _ in samples]
     as_read = Recognizer.from_checkpoint(MODEL).read(images)
@@ -194,40 +222,14 @@ def test_a_lexicon_turns_near_misses_into_its_words_and_breaks_no_right_reading(
         return [text == label for (text, _), (_, label) in zip(predictions, samples)]
     assert sum(right(with_words)) >= sum(right(as_read)) + 10
     assert all(now for before, now in zip(right(as_read), right(with_words)) if before)
-    # test.py --lexicon scores what the Recognizer reads
-    with LmdbWriter(str(tmp_path / 'covers')) as writer:
-        for image, label in samples:
-            png = io.BytesIO()
-            image.save(png, format='PNG')
-            writer.add(png.getvalue(), label)
-    test.main(['--eval_data', str(tmp_path / 'covers'), '--saved_model', MODEL, '--workers', '0',
-               '--lexicon', TEST_WORDS])
-    printed = capsys.readouterr().out.splitlines()
-    assert f'{sum(right(with_words)):0.3f}' in printed
-    assert printed[-1] == f'read with --lexicon {TEST_WORDS} (330 words, --lexicon_weight 4)'
-    # demo.py --lexicon reads the same, from the checkpoint and from its ONNX export
-    changed = [k for k, (a, b) in enumerate(zip(as_read, with_words)) if a[0] != b[0]][:6]
-    assert changed
-    folder = tmp_path / 'images'
-    folder.mkdir()
-    for name, k in enumerate(changed):
-        images[k].save(folder / f'{name}.png')
-    onnx = tmp_path / 'shipped.onnx'
-    export.main(['--saved_model', MODEL, '--output', str(onnx)])
-    for model in (MODEL, str(onnx)):
-        results = demo.main(['--image_folder', str(folder), '--saved_model', model, '--workers', '0',
-                             '--lexicon', TEST_WORDS])
-        assert [text for _, text, _ in results] == [with_words[k][0] for k in changed]
+    check_scripts_read_as_the_recognizer(tmp_path, capsys, samples, as_read, with_words, ['--lexicon', TEST_WORDS],
+                                         f'read with --lexicon {TEST_WORDS} (330 words, --lexicon_weight 4)')
 
 
 def test_pattern_plate_forces_every_plate_reading_into_the_plate_form(tmp_path, capsys):
     # the stage-13 model read 167 of these 200 plates right as they are and 170 with --pattern
     # plate (구 read for a 7, a dropped 산 of 부산, a stray - or space); a right reading already
     # has the form, so none may turn wrong
-    import demo
-    import export
-    import test
-    from create_lmdb_dataset import LmdbWriter
     from pattern import PLATE_LETTERS, PLATE_REGIONS
     samples = styled_held_out_images('plate', 'plates:1', 200)
     images = [image for image, _ in samples]
@@ -241,27 +243,5 @@ def test_pattern_plate_forces_every_plate_reading_into_the_plate_form(tmp_path, 
     assert sum(right(with_form)) >= sum(right(as_read)) + 2
     assert all(now for before, now in zip(right(as_read), right(with_form)) if before)
     assert all(new <= old + 1e-6 for (_, new), (_, old) in zip(with_form, as_read))
-    # test.py --pattern scores what the Recognizer reads
-    with LmdbWriter(str(tmp_path / 'plates')) as writer:
-        for image, label in samples:
-            png = io.BytesIO()
-            image.save(png, format='PNG')
-            writer.add(png.getvalue(), label)
-    test.main(['--eval_data', str(tmp_path / 'plates'), '--saved_model', MODEL, '--workers', '0',
-               '--pattern', 'plate'])
-    printed = capsys.readouterr().out.splitlines()
-    assert f'{100 * sum(right(with_form)) / len(samples):0.3f}' in printed
-    assert printed[-1] == 'read with --pattern plate'
-    # demo.py --pattern reads the same, from the checkpoint and from its ONNX export
-    changed = [k for k, (a, b) in enumerate(zip(as_read, with_form)) if a[0] != b[0]][:6]
-    assert changed
-    folder = tmp_path / 'images'
-    folder.mkdir()
-    for name, k in enumerate(changed):
-        images[k].save(folder / f'{name}.png')
-    onnx = tmp_path / 'shipped.onnx'
-    export.main(['--saved_model', MODEL, '--output', str(onnx)])
-    for model in (MODEL, str(onnx)):
-        results = demo.main(['--image_folder', str(folder), '--saved_model', model, '--workers', '0',
-                             '--pattern', 'plate'])
-        assert [text for _, text, _ in results] == [with_form[k][0] for k in changed]
+    check_scripts_read_as_the_recognizer(tmp_path, capsys, samples, as_read, with_form, ['--pattern', 'plate'],
+                                         'read with --pattern plate')

@@ -9,32 +9,13 @@ import unicodedata
 import pytest
 import torch
 
+from conftest import ctc_frames as frames
+from conftest import greedy_reading as greedy
 from conftest import small_checkpoint
 from lexicon import COMPOUND, ENTRY, UNKNOWN, Lexicon, lexicon_for, read_lexicon_file, read_with_lexicon
 from utils import CTCLabelConverter, InputError
 
 ALPHABET = '백벡배반다가3 '
-
-
-def frames(rows, converter):
-    """Log-probabilities [T, num_class]: each row a {token: probability} dict for one frame, the
-    rest of its mass spread evenly over the other classes ('' is the blank)."""
-    num_class = len(converter.character)
-    out = torch.empty(len(rows), num_class)
-    for t, row in enumerate(rows):
-        rest = (1.0 - sum(row.values())) / (num_class - len(row))
-        probs = torch.full((num_class,), rest)
-        for token, p in row.items():
-            probs[0 if token == '' else converter.dict[token]] = p
-        out[t] = probs.log()
-    return out
-
-
-def greedy(log_probs, converter):
-    best = log_probs.argmax(1)
-    text = converter.decode(best, [len(best)])[0]
-    confidence = float(log_probs.max(1).values.sum().exp())
-    return text, confidence
 
 
 def test_a_word_list_is_read_nfc_with_blank_lines_and_frequency_columns_ignored(tmp_path):

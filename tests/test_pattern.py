@@ -11,6 +11,8 @@ import unicodedata
 import pytest
 import torch
 
+from conftest import ctc_frames as frames
+from conftest import greedy_reading as greedy
 from conftest import small_checkpoint
 from pattern import NAMED_PATTERNS, compile_pattern, constrained_path, pattern_for, read_with_pattern
 from utils import CTCLabelConverter, InputError
@@ -24,26 +26,6 @@ def automaton_of(pattern, alphabet=ALPHABET, sensitive=True):
 
 def matches(automaton, text, alphabet=ALPHABET):
     return automaton.matches([alphabet.index(ch) + 1 for ch in text])
-
-
-def frames(rows, converter):
-    """Log-probabilities [T, num_class]: each row a {token: probability} dict for one frame, the
-    rest of its mass spread evenly over the other classes ('' is the blank)."""
-    num_class = len(converter.character)
-    out = torch.empty(len(rows), num_class)
-    for t, row in enumerate(rows):
-        rest = (1.0 - sum(row.values())) / (num_class - len(row))
-        probs = torch.full((num_class,), rest)
-        for token, p in row.items():
-            probs[0 if token == '' else converter.dict[token]] = p
-        out[t] = probs.log()
-    return out
-
-
-def greedy(log_probs, converter):
-    best = log_probs.argmax(1)
-    text = converter.decode(best, [len(best)])[0]
-    return text, float(log_probs.max(1).values.sum().exp())
 
 
 def emitted(rows):
