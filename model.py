@@ -24,6 +24,7 @@ from modules.feature_extraction import (
     RCNNFeatureExtractor,
     ResNetFeatureExtractor,
     VGGFeatureExtractor,
+    stage_channels,
 )
 from modules.prediction import Attention
 from modules.sequence_modeling import BidirectionalLSTM
@@ -564,6 +565,73 @@ def widen_hidden_size(state: Mapping[str, torch.Tensor], hidden_size: int, seed:
     new_w[:, :old_hidden] = old_w
     grown["Prediction.weight"] = new_w
     return {CHECKPOINT_PREFIX + key: value.contiguous() for key, value in grown.items()}
+
+
+# VGG's convolutions (ConvNet index, and the index of the BatchNorm after it or None); each reads
+# the one before it, the first the image
+_VGG_CONVS = ((0, None), (3, None), (6, None), (8, None), (11, 12), (14, 15), (18, None))
+
+
+def widen_output_channel(state: Mapping[str, torch.Tensor], output_channel: int,
+                         seed: int = 0) -> dict[str, torch.Tensor]:
+    """Grow a VGG-BiLSTM checkpoint's ``--output_channel`` (every VGG convolution, c/8 to c wide,
+    and the first BiLSTM's input) to ``output_channel`` without changing what it computes.
+
+    As :func:`widen_hidden_size`: every trained channel keeps its weights and reads no new channel
+    (zero weights), the new channels' weights are drawn as PyTorch initialises a convolution
+    (from ``seed``), a new BatchNorm channel starts as PyTorch's (scale 1, shift 0, mean 0,
+    variance 1), and the BiLSTM reads the new channels with zero weights, so the logits are the
+    old ones until training moves them. Raises ValueError when the model is not VGG with BiLSTM
+    or ``output_channel`` is not larger."""
+    weights = {_strip_prefix(key): value for key, value in state.items()}
+    stages = describe_stages(weights)
+    if stages.get("FeatureExtraction") != "VGG" or stages.get("SequenceModeling") != "BiLSTM":
+        raise ValueError(f"only a VGG-BiLSTM model's output channels can be widened; this checkpoint is "
+                         f"{stages.get('FeatureExtraction')}-{stages.get('SequenceModeling')}")
+    old_channel = weights["FeatureExtraction.ConvNet.18.weight"].shape[0]
+    if output_channel <= old_channel:
+        raise ValueError(f"--output_channel {output_channel}: the checkpoint's is {old_channel}; expected a larger one")
+    generator = torch.Generator().manual_seed(seed)
+    widths = list(stage_channels(output_channel))
+    new_outputs = [widths[0], widths[1], widths[2], widths[2], widths[3], widths[3], widths[3]]
+    grown = dict(weights)
+    new_inputs = weights["FeatureExtraction.ConvNet.0.weight"].shape[1]
+    for (index, norm), outputs in zip(_VGG_CONVS, new_outputs):
+        prefix = f"FeatureExtraction.ConvNet.{index}."
+        old_w = weights[prefix + "weight"]
+        kernel = old_w.shape[2:]
+        bound = (new_inputs * kernel.numel()) ** -0.5
+        new_w = _grown(old_w, (outputs, new_inputs, *kernel), generator, bound)
+        new_w[:old_w.shape[0]] = 0
+        new_w[:old_w.shape[0], :old_w.shape[1]] = old_w
+        grown[prefix + "weight"] = new_w
+        if prefix + "bias" in weights:
+            old_b = weights[prefix + "bias"]
+            new_b = _grown(old_b, (outputs,), generator, bound)
+            new_b[:old_b.shape[0]] = old_b
+            grown[prefix + "bias"] = new_b
+        if norm is not None:
+            grown.update(_widened_batch_norm(weights, f"FeatureExtraction.ConvNet.{norm}.", outputs))
+        new_inputs = outputs
+    for direction in ("", "_reverse"):
+        key = f"SequenceModeling.0.rnn.weight_ih_l0{direction}"
+        old_w = weights[key]
+        new_w = torch.zeros(old_w.shape[0], output_channel, dtype=old_w.dtype)
+        new_w[:, :old_w.shape[1]] = old_w
+        grown[key] = new_w
+    return {CHECKPOINT_PREFIX + key: value.contiguous() for key, value in grown.items()}
+
+
+def _widened_batch_norm(weights: Mapping[str, torch.Tensor], prefix: str, channels: int) -> dict[str, torch.Tensor]:
+    """A BatchNorm's tensors grown to ``channels``; the new channels start as PyTorch's."""
+    starts = {"weight": 1.0, "bias": 0.0, "running_mean": 0.0, "running_var": 1.0}
+    grown = {}
+    for name, start in starts.items():
+        old = weights[prefix + name]
+        new = torch.full((channels,), start, dtype=old.dtype)
+        new[:old.shape[0]] = old
+        grown[prefix + name] = new
+    return grown
 
 
 def describe_stages(state: Mapping[str, Any]) -> dict[str, str]:

@@ -1,6 +1,7 @@
-"""widen_model.py: a widened checkpoint reads what the trained one reads (the shipped Korean model
-on rendered Korean words, the session's trained model under test.py), train.py fine-tunes it at
-the new size and its new units learn; bad input fails with one line and writes nothing."""
+"""widen_model.py: a widened checkpoint (--hidden_size, --output_channel or both) reads what the
+trained one reads (the shipped Korean model on rendered Korean words, the session's trained model
+under test.py), train.py fine-tunes it at the new size and its new units learn; bad input fails
+with one line and writes nothing."""
 import csv
 import json
 import os
@@ -22,24 +23,35 @@ SHIPPED = os.path.join(REPO, 'korean', 'models', 'ko_vgg_bilstm_ctc.pth')
 WORDS = ('서울특별시', '부산역', '편의점', '속보', '12가3456', '경기 종료', '삼성 2 : 1 기아', '떡볶이')
 
 
-def hidden_flags(args, hidden_size):
+def sized_flags(args, **sizes):
     flags = list(args)
-    flags[flags.index('--hidden_size') + 1] = str(hidden_size)
+    for name, value in sizes.items():
+        flags[flags.index(f'--{name}') + 1] = str(value)
     return flags
 
 
-def test_the_widened_shipped_model_reads_korean_as_the_shipped_model_does(tmp_path, render_word, capsys):
+@pytest.mark.parametrize('grow', [('hidden_size',), ('output_channel',), ('output_channel', 'hidden_size')])
+def test_the_widened_shipped_model_reads_korean_as_the_shipped_model_does(tmp_path, render_word, capsys, grow):
     images = []
     for i, word in enumerate(WORDS):
         images.append(tmp_path / f'{i}.png')
         images[-1].write_bytes(render_word(word, size=(40 + 26 * len(word), 36)))
     output = tmp_path / 'wide' / 'start.pth'
-    hidden = read_model_config(SHIPPED)['hidden_size']
-    widen_model.main(['--saved_model', SHIPPED, '--hidden_size', str(hidden + 64), '--output', str(output)])
-    assert f'hidden_size {hidden} -> {hidden + 64}' in capsys.readouterr().out
+    old = read_model_config(SHIPPED)
+    new = {name: old[name] + 64 for name in grow}
+    widen_model.main(['--saved_model', SHIPPED, '--output', str(output)]
+                     + [arg for name, size in new.items() for arg in (f'--{name}', str(size))])
+    printed = capsys.readouterr().out
+    for name, size in new.items():
+        assert f'--{name} {old[name]} -> {size}' in printed
     config = json.loads(output.with_suffix('.json').read_text(encoding='utf-8'))
-    assert config['hidden_size'] == hidden + 64 and config['imgH'] == 48 and len(config['character']) == 2445
-    assert read_checkpoint(output)['Prediction.weight'].shape == (2446, hidden + 64)
+    assert all(config[name] == new.get(name, old[name]) for name in ('hidden_size', 'output_channel'))
+    assert config['imgH'] == 48 and len(config['character']) == 2445
+    weights = read_checkpoint(output)
+    hidden, channels = config['hidden_size'], config['output_channel']
+    assert weights['Prediction.weight'].shape == (2446, hidden)
+    assert weights['FeatureExtraction.ConvNet.0.weight'].shape[0] == channels // 8
+    assert weights['SequenceModeling.0.rnn.weight_ih_l0'].shape == (4 * hidden, channels)
     shipped = Recognizer.from_checkpoint(SHIPPED).read([str(p) for p in images])
     widened = Recognizer.from_checkpoint(output).read([str(p) for p in images])
     assert [text for text, _ in widened] == [text for text, _ in shipped]
@@ -55,7 +67,7 @@ def test_train_py_fine_tunes_the_widened_model_from_what_it_had_learnt(tmp_path,
     assert accuracy_line(capsys.readouterr().out) == '100.000'
 
     monkeypatch.chdir(tmp_path)
-    args = hidden_flags(learned_model.args, 48)
+    args = sized_flags(learned_model.args, hidden_size=48)
     train.main(args + ['--saved_model', str(widened), '--train_data', learned_model.data_root,
                        '--valid_data', learned_model.lmdb, '--select_data', '/', '--batch_ratio', '1',
                        '--batch_size', '4', '--workers', '0', '--num_iter', '20', '--valInterval', '10',
@@ -69,6 +81,29 @@ def test_train_py_fine_tunes_the_widened_model_from_what_it_had_learnt(tmp_path,
     assert trained['Prediction.weight'][:, 32:].abs().max() > 0
     assert trained['SequenceModeling.1.rnn.weight_hh_l0'][48 * 3 + 32:].ne(start['SequenceModeling.1.rnn.weight_hh_l0'][48 * 3 + 32:]).any()
     # it went on reading what it had learnt: validated after its first step and at its last
+    rows = list(csv.DictReader(open(tmp_path / 'saved_models' / 'wide' / 'metrics.csv', encoding='utf-8')))
+    assert [(row['iteration'], float(row['accuracy'])) for row in rows] == [('1', 100.0), ('10', 100.0), ('20', 100.0)]
+
+
+def test_train_py_fine_tunes_a_model_with_widened_convolutions(tmp_path, learned_model, monkeypatch, capsys):
+    widened = tmp_path / 'widened.pth'
+    widen_model.main(['--saved_model', learned_model.checkpoint, '--output_channel', '64', '--output', str(widened)])
+    test_script.main(['--eval_data', learned_model.lmdb, '--saved_model', str(widened), '--workers', '0'])
+    assert accuracy_line(capsys.readouterr().out) == '100.000'
+
+    monkeypatch.chdir(tmp_path)
+    train.main(sized_flags(learned_model.args, output_channel=64) + [
+        '--saved_model', str(widened), '--train_data', learned_model.data_root, '--valid_data', learned_model.lmdb,
+        '--select_data', '/', '--batch_ratio', '1', '--batch_size', '4', '--workers', '0', '--num_iter', '20',
+        '--valInterval', '10', '--adam', '--lr', '0.0005', '--num_threads', '1', '--exp_name', 'wide', '--save_last'])
+    assert f'loading pretrained model from {widened}' in capsys.readouterr().out  # strict: every tensor fits
+    trained = read_checkpoint(tmp_path / 'saved_models' / 'wide' / 'last.pth')
+    start = read_checkpoint(widened)
+    # the BiLSTM read the 32 new channels with zero weights, and training gave them values; the
+    # first convolution's new filters (4 of 8) learnt too
+    assert start['SequenceModeling.0.rnn.weight_ih_l0'][:, 32:].abs().max() == 0
+    assert trained['SequenceModeling.0.rnn.weight_ih_l0'][:, 32:].abs().max() > 0
+    assert trained['FeatureExtraction.ConvNet.0.weight'][4:].ne(start['FeatureExtraction.ConvNet.0.weight'][4:]).any()
     rows = list(csv.DictReader(open(tmp_path / 'saved_models' / 'wide' / 'metrics.csv', encoding='utf-8')))
     assert [(row['iteration'], float(row['accuracy'])) for row in rows] == [('1', 100.0), ('10', 100.0), ('20', 100.0)]
 
@@ -87,14 +122,26 @@ def test_bad_input_fails_with_one_line_and_writes_nothing(tmp_path, learned_mode
     bare.write_bytes(open(learned_model.checkpoint, 'rb').read())
     message = error('--saved_model', str(bare), '--hidden_size', '64', '--output', str(output))
     assert message.startswith(f'error: {bare}: no model configuration beside it') and '\n' not in message
+    message = error('--saved_model', learned_model.checkpoint, '--output_channel', '16', '--output', str(output))
+    assert message.startswith('error: --output_channel 16: the checkpoint\'s is 32; expected a larger one')
+    message = error('--saved_model', learned_model.checkpoint, '--output', str(output))
+    assert message == "error: nothing to widen: give --hidden_size, --output_channel or both, larger than the model's"
     message = error('--saved_model', learned_model.checkpoint, '--hidden_size', '64', '--output', str(tmp_path / 'o.onnx'))
     assert message == "error: --output '" + str(tmp_path / 'o.onnx') + "': expected a .pth file (its .json is written beside it)"
     assert sorted(os.listdir(tmp_path)) == ['bare']
 
 
-def test_only_bilstm_ctc_models_widen(tmp_path):
+def test_only_bilstm_ctc_models_widen_their_hidden_size_and_vgg_bilstm_their_channels(tmp_path):
     attn = small_checkpoint(tmp_path, ('None', 'VGG', 'BiLSTM', 'Attn'))
-    with pytest.raises(SystemExit) as raised:
-        run_script(widen_model.main, ['--saved_model', str(attn), '--hidden_size', '64', '--output', str(tmp_path / 'w.pth')])
-    assert 'a BiLSTM-Attn model; only BiLSTM-CTC models can be widened' in str(raised.value)
+    resnet = small_checkpoint(tmp_path, ('None', 'ResNet', 'BiLSTM', 'CTC'))
+    cases = [(attn, '--hidden_size', 'a BiLSTM-Attn model; only BiLSTM-CTC models can be widened'),
+             (resnet, '--output_channel', 'a ResNet-BiLSTM model; only VGG-BiLSTM models can have their '
+                                          '--output_channel widened')]
+    for checkpoint, flag, expected in cases:
+        with pytest.raises(SystemExit) as raised:
+            run_script(widen_model.main, ['--saved_model', str(checkpoint), flag, '64', '--output', str(tmp_path / 'w.pth')])
+        assert str(raised.value) == f'error: {checkpoint}: {expected}'
     assert not (tmp_path / 'w.pth').exists()
+    # an Attn model's feature extractor widens: what it reads is the BiLSTM's, not the features
+    widen_model.main(['--saved_model', str(attn), '--output_channel', '64', '--output', str(tmp_path / 'w.pth')])
+    assert read_checkpoint(tmp_path / 'w.pth')['FeatureExtraction.ConvNet.18.weight'].shape[0] == 64
