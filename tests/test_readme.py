@@ -624,9 +624,13 @@ def eval_step(command: str, argv: list[str], ws: Workspace) -> None:
 
 
 def demo_step(command: str, argv: list[str], ws: Workspace) -> None:
-    """demo.py: its table, one row per image under --image_folder, also in log_demo_result.txt."""
+    """demo.py: its table, one row per image under --image_folder, also in log_demo_result.txt;
+    with --pattern, every reading in the pattern's form."""
     out = ws.run(command, argv + EVAL_SCALE)
     assert_demo_read_every_image(out, ws, flag_value(argv, '--image_folder'))
+    if '--pattern' in argv:
+        texts = [text for text, _ in demo_rows(out).values()]
+        assert all(re.fullmatch(flag_value(argv, '--pattern'), text) for text in texts), texts
 
 
 KOREAN_STEPS: dict[str, Step] = {
