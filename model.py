@@ -24,7 +24,6 @@ from modules.feature_extraction import (
     RCNNFeatureExtractor,
     ResNetFeatureExtractor,
     VGGFeatureExtractor,
-    stage_channels,
 )
 from modules.prediction import Attention
 from modules.sequence_modeling import BidirectionalLSTM
@@ -567,11 +566,6 @@ def widen_hidden_size(state: Mapping[str, torch.Tensor], hidden_size: int, seed:
     return {CHECKPOINT_PREFIX + key: value.contiguous() for key, value in grown.items()}
 
 
-# VGG's convolutions (ConvNet index, and the index of the BatchNorm after it or None); each reads
-# the one before it, the first the image
-_VGG_CONVS = ((0, None), (3, None), (6, None), (8, None), (11, 12), (14, 15), (18, None))
-
-
 def widen_output_channel(state: Mapping[str, torch.Tensor], output_channel: int,
                          seed: int = 0) -> dict[str, torch.Tensor]:
     """Grow a VGG-BiLSTM checkpoint's ``--output_channel`` (every VGG convolution, c/8 to c wide,
@@ -592,27 +586,27 @@ def widen_output_channel(state: Mapping[str, torch.Tensor], output_channel: int,
     if output_channel <= old_channel:
         raise ValueError(f"--output_channel {output_channel}: the checkpoint's is {old_channel}; expected a larger one")
     generator = torch.Generator().manual_seed(seed)
-    widths = list(stage_channels(output_channel))
-    new_outputs = [widths[0], widths[1], widths[2], widths[2], widths[3], widths[3], widths[3]]
     grown = dict(weights)
-    new_inputs = weights["FeatureExtraction.ConvNet.0.weight"].shape[1]
-    for (index, norm), outputs in zip(_VGG_CONVS, new_outputs):
+    # the layer shapes come from the extractor itself, built at the new width
+    with torch.random.fork_rng():
+        layers = VGGFeatureExtractor(weights["FeatureExtraction.ConvNet.0.weight"].shape[1], output_channel).ConvNet
+    for index, layer in enumerate(layers):
         prefix = f"FeatureExtraction.ConvNet.{index}."
+        if isinstance(layer, nn.BatchNorm2d):
+            grown.update(_widened_batch_norm(weights, prefix, layer.num_features))
+        if not isinstance(layer, nn.Conv2d):
+            continue
         old_w = weights[prefix + "weight"]
-        kernel = old_w.shape[2:]
-        bound = (new_inputs * kernel.numel()) ** -0.5
-        new_w = _grown(old_w, (outputs, new_inputs, *kernel), generator, bound)
+        bound = layer.weight[0].numel() ** -0.5  # 1 / sqrt(fan-in), as PyTorch draws a convolution's
+        new_w = _grown(old_w, tuple(layer.weight.shape), generator, bound)
         new_w[:old_w.shape[0]] = 0
         new_w[:old_w.shape[0], :old_w.shape[1]] = old_w
         grown[prefix + "weight"] = new_w
-        if prefix + "bias" in weights:
+        if layer.bias is not None:
             old_b = weights[prefix + "bias"]
-            new_b = _grown(old_b, (outputs,), generator, bound)
+            new_b = _grown(old_b, tuple(layer.bias.shape), generator, bound)
             new_b[:old_b.shape[0]] = old_b
             grown[prefix + "bias"] = new_b
-        if norm is not None:
-            grown.update(_widened_batch_norm(weights, f"FeatureExtraction.ConvNet.{norm}.", outputs))
-        new_inputs = outputs
     for direction in ("", "_reverse"):
         key = f"SequenceModeling.0.rnn.weight_ih_l0{direction}"
         old_w = weights[key]

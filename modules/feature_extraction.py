@@ -23,7 +23,6 @@ __all__ = [
     "VGG_FeatureExtractor",
     "RCNN_FeatureExtractor",
     "ResNet_FeatureExtractor",
-    "stage_channels",
 ]
 
 # Pools that halve the height but keep (almost) every column, so the sequence stays long.
@@ -34,7 +33,7 @@ GRCL_ITERATIONS = 5
 RESNET_LAYERS = (1, 2, 5, 3)
 
 
-def stage_channels(output_channel: int) -> tuple[int, int, int, int]:
+def _stage_channels(output_channel: int) -> tuple[int, int, int, int]:
     """[c/8, c/4, c/2, c] as upstream computes them (int of a float division)."""
     return (
         int(output_channel / 8),
@@ -53,7 +52,7 @@ class VGGFeatureExtractor(nn.Module):
 
     def __init__(self, input_channel: int, output_channel: int = 512) -> None:
         super().__init__()
-        c8, c4, c2, c = stage_channels(output_channel)
+        c8, c4, c2, c = _stage_channels(output_channel)
         self.ConvNet = nn.Sequential(
             nn.Conv2d(input_channel, c8, 3, 1, 1), nn.ReLU(True),
             nn.MaxPool2d(2, 2),  # H/2, W/2
@@ -134,7 +133,7 @@ class RCNNFeatureExtractor(nn.Module):
 
     def __init__(self, input_channel: int, output_channel: int = 512) -> None:
         super().__init__()
-        c8, c4, c2, c = stage_channels(output_channel)
+        c8, c4, c2, c = _stage_channels(output_channel)
         self.ConvNet = nn.Sequential(
             nn.Conv2d(input_channel, c8, 3, 1, 1), nn.ReLU(True),
             nn.MaxPool2d(2, 2),  # H/2, W/2
