@@ -531,14 +531,8 @@ def widen_hidden_size(state: Mapping[str, torch.Tensor], hidden_size: int, seed:
     the grown model's logits equal the old ones until training moves them. Raises ValueError
     when the model is not BiLSTM with CTC or ``hidden_size`` is not larger.
     """
-    weights = {_strip_prefix(key): value for key, value in state.items()}
-    stages = describe_stages(weights)
-    if stages.get("SequenceModeling") != "BiLSTM" or stages.get("Prediction") != "CTC":
-        raise ValueError(f"only a BiLSTM-CTC model can be widened; this checkpoint is "
-                         f"{stages.get('SequenceModeling')}-{stages.get('Prediction')}")
-    old_hidden = weights["SequenceModeling.0.linear.weight"].shape[0]
-    if hidden_size <= old_hidden:
-        raise ValueError(f"--hidden_size {hidden_size}: the checkpoint's is {old_hidden}; expected a larger one")
+    weights, old_hidden = _weights_to_widen(state, {"SequenceModeling": "BiLSTM", "Prediction": "CTC"},
+                                            "hidden_size", hidden_size, "SequenceModeling.0.linear.weight")
     generator = torch.Generator().manual_seed(seed)
     grown = dict(weights)
     for layer in (0, 1):
@@ -577,14 +571,8 @@ def widen_output_channel(state: Mapping[str, torch.Tensor], output_channel: int,
     variance 1), and the BiLSTM reads the new channels with zero weights, so the logits are the
     old ones until training moves them. Raises ValueError when the model is not VGG with BiLSTM
     or ``output_channel`` is not larger."""
-    weights = {_strip_prefix(key): value for key, value in state.items()}
-    stages = describe_stages(weights)
-    if stages.get("FeatureExtraction") != "VGG" or stages.get("SequenceModeling") != "BiLSTM":
-        raise ValueError(f"only a VGG-BiLSTM model's output channels can be widened; this checkpoint is "
-                         f"{stages.get('FeatureExtraction')}-{stages.get('SequenceModeling')}")
-    old_channel = weights["FeatureExtraction.ConvNet.18.weight"].shape[0]
-    if output_channel <= old_channel:
-        raise ValueError(f"--output_channel {output_channel}: the checkpoint's is {old_channel}; expected a larger one")
+    weights, _ = _weights_to_widen(state, {"FeatureExtraction": "VGG", "SequenceModeling": "BiLSTM"},
+                                   "output_channel", output_channel, "FeatureExtraction.ConvNet.18.weight")
     generator = torch.Generator().manual_seed(seed)
     grown = dict(weights)
     # the layer shapes come from the extractor itself, built at the new width
@@ -614,6 +602,22 @@ def widen_output_channel(state: Mapping[str, torch.Tensor], output_channel: int,
         new_w[:, :old_w.shape[1]] = old_w
         grown[key] = new_w
     return {CHECKPOINT_PREFIX + key: value.contiguous() for key, value in grown.items()}
+
+
+def _weights_to_widen(state: Mapping[str, torch.Tensor], stages_needed: dict[str, str], flag: str, size: int,
+                      sized_by: str) -> tuple[dict[str, torch.Tensor], int]:
+    """The state's tensors (keys without ``module.``) and its current ``flag`` size, read from the
+    first dimension of ``sized_by``. ValueError unless the model has ``stages_needed`` and ``size``
+    is larger."""
+    weights = {_strip_prefix(key): value for key, value in state.items()}
+    stages = describe_stages(weights)
+    if any(stages.get(stage) != name for stage, name in stages_needed.items()):
+        raise ValueError(f"only a {'-'.join(stages_needed.values())} model's --{flag} can be widened; this "
+                         f"checkpoint is {'-'.join(str(stages.get(stage)) for stage in stages_needed)}")
+    old = weights[sized_by].shape[0]
+    if size <= old:
+        raise ValueError(f"--{flag} {size}: the checkpoint's is {old}; expected a larger one")
+    return weights, old
 
 
 def _widened_batch_norm(weights: Mapping[str, torch.Tensor], prefix: str, channels: int) -> dict[str, torch.Tensor]:

@@ -59,51 +59,36 @@ def test_the_widened_shipped_model_reads_korean_as_the_shipped_model_does(tmp_pa
     assert [c for _, c in widened] == pytest.approx([c for _, c in shipped], rel=1e-4)
 
 
-def test_train_py_fine_tunes_the_widened_model_from_what_it_had_learnt(tmp_path, learned_model, monkeypatch, capsys):
+@pytest.mark.parametrize('grow, reads_new, new_rows', [
+    # --hidden_size: the CTC layer reads the 16 new units of each direction; the second BiLSTM's new units
+    ({'hidden_size': 48}, 'Prediction.weight', ('SequenceModeling.1.rnn.weight_hh_l0', slice(48 * 3 + 32, None))),
+    # --output_channel: the first BiLSTM reads the 32 new channels; the first convolution's 4 new filters
+    ({'output_channel': 64}, 'SequenceModeling.0.rnn.weight_ih_l0', ('FeatureExtraction.ConvNet.0.weight', slice(4, None))),
+])
+def test_train_py_fine_tunes_the_widened_model_from_what_it_had_learnt(tmp_path, learned_model, monkeypatch, capsys,
+                                                                       grow, reads_new, new_rows):
     widened = tmp_path / 'widened.pth'
-    widen_model.main(['--saved_model', learned_model.checkpoint, '--hidden_size', '48', '--output', str(widened)])
+    flags = [arg for name, size in grow.items() for arg in (f'--{name}', str(size))]
+    widen_model.main(['--saved_model', learned_model.checkpoint, '--output', str(widened)] + flags)
     # test.py with no model flag: the widened model reads the four training words as before
     test_script.main(['--eval_data', learned_model.lmdb, '--saved_model', str(widened), '--workers', '0'])
     assert accuracy_line(capsys.readouterr().out) == '100.000'
 
     monkeypatch.chdir(tmp_path)
-    args = sized_flags(learned_model.args, hidden_size=48)
-    train.main(args + ['--saved_model', str(widened), '--train_data', learned_model.data_root,
-                       '--valid_data', learned_model.lmdb, '--select_data', '/', '--batch_ratio', '1',
-                       '--batch_size', '4', '--workers', '0', '--num_iter', '20', '--valInterval', '10',
-                       '--adam', '--lr', '0.0005', '--num_threads', '1', '--exp_name', 'wide', '--save_last'])
-    out = capsys.readouterr().out
-    assert f'loading pretrained model from {widened}' in out  # a strict load: every tensor fits
-    trained = read_checkpoint(tmp_path / 'saved_models' / 'wide' / 'last.pth')
-    start = read_checkpoint(widened)
-    # the new units' outgoing weights started at zero and training gave them values
-    assert start['Prediction.weight'][:, 32:].abs().max() == 0
-    assert trained['Prediction.weight'][:, 32:].abs().max() > 0
-    assert trained['SequenceModeling.1.rnn.weight_hh_l0'][48 * 3 + 32:].ne(start['SequenceModeling.1.rnn.weight_hh_l0'][48 * 3 + 32:]).any()
-    # it went on reading what it had learnt: validated after its first step and at its last
-    rows = list(csv.DictReader(open(tmp_path / 'saved_models' / 'wide' / 'metrics.csv', encoding='utf-8')))
-    assert [(row['iteration'], float(row['accuracy'])) for row in rows] == [('1', 100.0), ('10', 100.0), ('20', 100.0)]
-
-
-def test_train_py_fine_tunes_a_model_with_widened_convolutions(tmp_path, learned_model, monkeypatch, capsys):
-    widened = tmp_path / 'widened.pth'
-    widen_model.main(['--saved_model', learned_model.checkpoint, '--output_channel', '64', '--output', str(widened)])
-    test_script.main(['--eval_data', learned_model.lmdb, '--saved_model', str(widened), '--workers', '0'])
-    assert accuracy_line(capsys.readouterr().out) == '100.000'
-
-    monkeypatch.chdir(tmp_path)
-    train.main(sized_flags(learned_model.args, output_channel=64) + [
+    train.main(sized_flags(learned_model.args, **grow) + [
         '--saved_model', str(widened), '--train_data', learned_model.data_root, '--valid_data', learned_model.lmdb,
         '--select_data', '/', '--batch_ratio', '1', '--batch_size', '4', '--workers', '0', '--num_iter', '20',
         '--valInterval', '10', '--adam', '--lr', '0.0005', '--num_threads', '1', '--exp_name', 'wide', '--save_last'])
-    assert f'loading pretrained model from {widened}' in capsys.readouterr().out  # strict: every tensor fits
+    assert f'loading pretrained model from {widened}' in capsys.readouterr().out  # a strict load: every tensor fits
     trained = read_checkpoint(tmp_path / 'saved_models' / 'wide' / 'last.pth')
     start = read_checkpoint(widened)
-    # the BiLSTM read the 32 new channels with zero weights, and training gave them values; the
-    # first convolution's new filters (4 of 8) learnt too
-    assert start['SequenceModeling.0.rnn.weight_ih_l0'][:, 32:].abs().max() == 0
-    assert trained['SequenceModeling.0.rnn.weight_ih_l0'][:, 32:].abs().max() > 0
-    assert trained['FeatureExtraction.ConvNet.0.weight'][4:].ne(start['FeatureExtraction.ConvNet.0.weight'][4:]).any()
+    # the new units' outgoing weights started at zero (the old size is 32) and training gave them
+    # values; the new units' own weights learnt too
+    assert start[reads_new][:, 32:].abs().max() == 0
+    assert trained[reads_new][:, 32:].abs().max() > 0
+    key, rows = new_rows
+    assert trained[key][rows].ne(start[key][rows]).any()
+    # it went on reading what it had learnt: validated after its first step and at its last
     rows = list(csv.DictReader(open(tmp_path / 'saved_models' / 'wide' / 'metrics.csv', encoding='utf-8')))
     assert [(row['iteration'], float(row['accuracy'])) for row in rows] == [('1', 100.0), ('10', 100.0), ('20', 100.0)]
 
