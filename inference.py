@@ -83,7 +83,9 @@ def decode_predictions(preds: torch.Tensor, converter, opt) -> list[Prediction]:
         texts = converter.decode(index, sizes)
         lexicon, pattern = lexicon_for(opt), pattern_for(opt, converter)
         if lexicon is not None or pattern is not None:
-            log_probs, weight = preds.float().log_softmax(2).cpu(), lexicon_weight(opt)
+            log_probs = preds.float().log_softmax(2).cpu()
+        if lexicon is not None:
+            weight = lexicon_weight(opt)
         for k, (text, probs) in enumerate(zip(texts, max_prob)):
             confidence = float(probs.cumprod(dim=0)[-1]) if text else 0.0
             if lexicon is not None:

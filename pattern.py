@@ -56,8 +56,7 @@ NAMED_PATTERNS = {
 @dataclass(frozen=True)
 class CharSet:
     chars: frozenset[str]
-    negated: bool = False  # every alphabet character except ``chars``
-    any: bool = False      # '.'
+    negated: bool = False  # every alphabet character except ``chars`` ('.' excepts none)
 
 
 @dataclass(frozen=True)
@@ -167,7 +166,7 @@ class _Parser:
             return self.char_class()
         if ch == '.':
             self.pos += 1
-            return CharSet(frozenset(), any=True)
+            return CharSet(frozenset(), negated=True)
         if ch == '\\':
             return self.escape()
         self.pos += 1
@@ -243,9 +242,9 @@ class _Builder:
         return len(self.epsilon) - 1
 
     def classes(self, node: CharSet) -> frozenset[int]:
-        if node.any or node.negated:
+        if node.negated:
             excluded = {self.fold(ch) for ch in node.chars}
-            return frozenset(i for ch, i in self.alphabet.items() if node.any or ch not in excluded)
+            return frozenset(i for ch, i in self.alphabet.items() if ch not in excluded)
         self.missing.update(c for c in map(self.fold, node.chars) if c not in self.alphabet)
         return frozenset(self.alphabet[c] for c in map(self.fold, node.chars) if c in self.alphabet)
 
@@ -405,7 +404,7 @@ def read_with_pattern(log_probs: torch.Tensor, text: str, confidence: float, con
     matches or when no path of the model does, else the likeliest matching path with its
     probability as confidence."""
     index = converter.dict
-    if all(ch in index for ch in text) and automaton.matches([index[ch] for ch in text]):
+    if automaton.matches([index[ch] for ch in text]):  # a greedy reading holds alphabet characters only
         return text, confidence
     found = constrained_path(log_probs, automaton)
     if found is None:
