@@ -247,6 +247,7 @@ class Reply:
     delay: float = 0.0  # seconds before the headers
     drip: float = 0.0  # when set, the body is sent one byte every ``drip`` seconds
     content_length: bool = True  # False: no Content-Length, the body ends when the server closes
+    data: bytes = b''  # when set, sent instead of ``body`` (a binary file)
 
 
 class NaverStub:
@@ -264,7 +265,7 @@ class NaverStub:
                 reply = stub._next_reply(self.path)
                 if reply.delay:
                     time.sleep(reply.delay)
-                body = reply.body.encode('utf-8')
+                body = reply.data or reply.body.encode('utf-8')
                 try:
                     self.send_response(reply.status)
                     self.send_header('Content-Type', 'text/html; charset=utf-8')
