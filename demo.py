@@ -12,7 +12,7 @@ import torch
 import torch.utils.data
 
 from dataset import IMAGE_EXTENSIONS, RawDataset, list_skipped_files
-from inference import Recognizer
+from inference import Ensemble, add_ensemble_option, ensemble_member_options, make_reader
 from lexicon import add_lexicon_options
 from model import read_model_config
 from pattern import add_pattern_options
@@ -75,7 +75,7 @@ def loader_workers(opt, num_images: int) -> int:
 def demo(opt) -> list[tuple[str, str, float]]:
     """Print and log (path, prediction, confidence) for each image; also return them."""
     from tqdm import tqdm
-    recognizer = Recognizer(opt, pick_device(), verbose=True)
+    recognizer = make_reader(opt, pick_device())
     demo_data = RawDataset(root=opt.image_folder, opt=opt, extensions=opt.extensions)
     demo_loader = torch.utils.data.DataLoader(
         demo_data, batch_size=opt.batch_size, shuffle=False, num_workers=loader_workers(opt, len(demo_data)),
@@ -98,6 +98,8 @@ def demo(opt) -> list[tuple[str, str, float]]:
             bar.update(len(image_path_list))
     if opt.output:
         write_results(opt.output, results)
+    if isinstance(recognizer, Ensemble):  # after upstream's lines: which model read what
+        print(recognizer.summary())
     closing = skipped_line(opt.image_folder, opt.extensions)
     if closing:
         print(closing)
@@ -116,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_min_aspect_option(parser)
     add_lexicon_options(parser)
     add_pattern_options(parser)
+    add_ensemble_option(parser)
     add_amp_options(parser, 'faster where the hardware computes it (bfloat16 on CPUs with AVX512-BF16 '
                             'or AMX), and a few predictions may differ from float32 (bench/inference_speed.py '
                             'counts them)')
@@ -127,7 +130,10 @@ def main(argv=None):
     if args.output and not args.output.lower().endswith(OUTPUT_FORMATS):
         raise ValueError(f'--output {args.output!r}: expected a file name ending in .csv or .jsonl')
     check_amp_flags(args)
+    # before the command line is finished for --saved_model, whose model flags it then holds
+    ensemble_options = [ensemble_member_options(args, path) for path in args.ensemble]
     opt = finish_common_options(args, read_model_config(args.saved_model))
+    opt.ensemble_options = ensemble_options
     configure_cuda(opt)
     return demo(opt)
 

@@ -10,6 +10,9 @@ greedily decoded.
     recognizer = Recognizer.from_checkpoint('saved_models/korean/best_accuracy.pth')
     recognizer.read(['sign.jpg', pil_image, numpy_array])  # [('약국', 0.97), ...]
 
+Several models read together as an :class:`Ensemble` (demo.py and test.py ``--ensemble``): each
+image is read by every model, at each model's own size, and keeps the most confident reading.
+
 Evaluation over LMDB datasets lives here too (:func:`make_eval_loader`, :func:`validation`,
 :func:`validation_loss`): train.py validates and test.py evaluates through the same function,
 so the scripts import a module rather than each other.
@@ -32,9 +35,9 @@ from dataset import AlignCollate, hierarchical_dataset
 from lexicon import lexicon_for, lexicon_weight, read_with_lexicon
 from model import Model, baidu_ctc_cost, load_checkpoint, read_model_config
 from pattern import pattern_for, read_with_pattern
-from utils import (Averager, AttnLabelConverter, InputError, RecognitionMetrics, autocast_dtype,
-                   finish_common_options, make_converter, normalized_similarity, pick_device,
-                   reading_min_aspect)
+from utils import (MODEL_OPTION_DEFAULTS, OVERRIDABLE_OPTIONS, Averager, AttnLabelConverter, InputError,
+                   RecognitionMetrics, autocast_dtype, finish_common_options, make_converter,
+                   normalized_similarity, pick_device, reading_min_aspect)
 
 CASE_INSENSITIVE_ALNUM = frozenset('0123456789abcdefghijklmnopqrstuvwxyz')
 
@@ -43,6 +46,7 @@ CASE_INSENSITIVE_ALNUM = frozenset('0123456789abcdefghijklmnopqrstuvwxyz')
 class Prediction:
     text: str
     confidence: float
+    model: int = 0  # which model of an :class:`Ensemble` read it (0: --saved_model, or the only one)
 
 
 def empty_text_input(batch_size: int, opt, device) -> torch.Tensor:
@@ -243,7 +247,6 @@ class Recognizer:
         against it, ``lexicon_weight`` nats apart, as demo.py --lexicon / --lexicon_weight.
         ``pattern`` (a regular expression, or ``'plate'``) forces every CTC reading into that
         form, as demo.py --pattern."""
-        from utils import MODEL_OPTION_DEFAULTS
         unknown = sorted(set(flags) - set(MODEL_OPTION_DEFAULTS))
         if unknown:
             raise TypeError(f'unknown model flags {unknown}; expected some of {sorted(MODEL_OPTION_DEFAULTS)}')
@@ -279,6 +282,124 @@ class Recognizer:
         return decode_predictions(preds, self.converter, self.opt)
 
 
+class EnsembleCollate:
+    """Preprocess a batch of (PIL image, item) once for each model of an :class:`Ensemble`, as
+    that model learnt to read: its own size, padding and colour mode."""
+
+    def __init__(self, members: list[Recognizer]):
+        self.readers = [(member.collate, member.mode) for member in members]
+
+    def __call__(self, batch):
+        tensors = []
+        for collate, mode in self.readers:
+            member_batch = [(image if image.mode == mode else image.convert(mode), item) for image, item in batch]
+            tensors.append(collate(member_batch)[0])
+        return tensors, [item for _, item in batch]
+
+
+class Ensemble:
+    """Several trained recognisers read every image, and each image keeps the reading of the
+    most confident one (the first model's on a tie). Models that go wrong on different images
+    read more together than either alone: README's model card measures the shipped pair. Each
+    model reads the image at its own size (a 48-high and a 64-high model pair well), from its own
+    configuration; ``read``, ``collate`` and ``predict`` work as :class:`Recognizer`'s do.
+
+    Confidences are compared as they are (products of per-step probabilities), so the models
+    should be of one kind (CTC with CTC) and trained on similar data."""
+
+    def __init__(self, members: list[Recognizer]):
+        if not members:
+            raise ValueError('an ensemble needs at least one model')
+        self.members = members
+        self.opt = members[0].opt
+        self.device = members[0].device
+        self.collate = EnsembleCollate(members)
+        # the images are decoded once, in colour if any model reads colour
+        self.mode = 'RGB' if any(member.mode == 'RGB' for member in members) else 'L'
+        self.readings_kept = [0] * len(members)
+
+    @classmethod
+    def from_checkpoints(cls, paths: Iterable[str | os.PathLike], device: torch.device | None = None,
+                         **options) -> 'Ensemble':
+        """Load each of ``paths`` as :meth:`Recognizer.from_checkpoint` does, with the same
+        ``options`` (``amp``, ``min_aspect``, ``lexicon``, ``lexicon_weight``, ``pattern``, or
+        model flags every checkpoint shares)."""
+        return cls([Recognizer.from_checkpoint(path, device, **options) for path in paths])
+
+    def read(self, images: Iterable, batch_size: int = 64) -> list[tuple[str, float]]:
+        """(text, confidence) for each image, in order: the most confident model's reading."""
+        images = list(images)
+        results: list[tuple[str, float]] = []
+        for start in range(0, len(images), batch_size):
+            batch = [(as_pil_image(image, self.mode), None) for image in images[start:start + batch_size]]
+            tensors, _ = self.collate(batch)
+            results += [(p.text, p.confidence) for p in self.predict(tensors)]
+        return results
+
+    def predict(self, tensors: list[torch.Tensor]) -> list[Prediction]:
+        """The kept predictions for one batch preprocessed by :attr:`collate` (a tensor per model);
+        each one's ``model`` says whose reading it is."""
+        readings = [member.predict(batch) for member, batch in zip(self.members, tensors)]
+        kept = []
+        for candidates in zip(*readings):
+            best = max(range(len(candidates)), key=lambda k: (candidates[k].confidence, -k))
+            kept.append(Prediction(candidates[best].text, candidates[best].confidence, best))
+            self.readings_kept[best] += 1
+        return kept
+
+    def summary(self) -> str:
+        """One line: how many readings each model gave."""
+        counts = ', '.join(f'{n:,} from {member.opt.saved_model}' for n, member in zip(self.readings_kept, self.members))
+        return f'ensemble: the most confident of {len(self.members)} models kept per image ({counts})'
+
+
+def add_ensemble_option(parser: argparse.ArgumentParser) -> None:
+    """--ensemble, the same flag in test.py and demo.py."""
+    parser.add_argument('--ensemble', nargs='+', default=[], metavar='CHECKPOINT',
+                        help='more checkpoints (.pth or .onnx, each with its configuration beside it) to '
+                             'read every image too; each image keeps the most confident reading, '
+                             '--saved_model\'s on a tie (e.g. the shipped 48- and 64-high models)')
+
+
+def ensemble_member_options(args: argparse.Namespace, path: str) -> argparse.Namespace:
+    """The finished options of one --ensemble checkpoint: the command's reading flags (--amp,
+    --lexicon, --pattern, --min_aspect, --batch_max_length, ...) and the checkpoint's own model
+    configuration. ``args`` is the parsed command line before ``finish_common_options``: its
+    model flags describe --saved_model, so they are not applied here.
+
+    Raises InputError for a missing file or a checkpoint without a configuration beside it."""
+    if not os.path.isfile(path):
+        raise InputError(f'--ensemble {path}: no such file; expected a .pth or .onnx checkpoint')
+    config = read_model_config(path)
+    if config is None:
+        raise InputError(f'--ensemble {path}: no configuration beside it ({os.path.splitext(path)[0]}.json or '
+                         'opt.txt); an --ensemble checkpoint must describe itself, since the model flags '
+                         'describe --saved_model')
+    member = argparse.Namespace(**vars(args))
+    for flag in MODEL_OPTION_DEFAULTS:
+        if flag not in OVERRIDABLE_OPTIONS:
+            setattr(member, flag, None)
+    member.saved_model = path
+    member.ensemble = []
+    return finish_common_options(member, config)
+
+
+def make_reader(opt: argparse.Namespace, device: torch.device, verbose: bool = True) -> 'Recognizer | Ensemble':
+    """demo.py's and test.py's reader: a :class:`Recognizer` of --saved_model, or with --ensemble
+    (``opt.ensemble_options``, from :func:`ensemble_member_options`) an :class:`Ensemble` with
+    --saved_model first. Raises InputError where a model reads colour and --saved_model grey: the
+    images are decoded as --saved_model reads them, so that model would get grey images."""
+    members = getattr(opt, 'ensemble_options', None) or []
+    for member in members:
+        if member.rgb and not opt.rgb:
+            raise InputError(f'--ensemble {member.saved_model} reads colour images and --saved_model '
+                             f'{opt.saved_model} grey ones; give the colour model as --saved_model')
+    first = Recognizer(opt, device, verbose=verbose)
+    if not members:
+        return first
+    return Ensemble([first] + [Recognizer(member, device, verbose=verbose) for member in members])
+
+
 # ------------------------------------------------------------------ evaluation over LMDB datasets
 
 
@@ -303,6 +424,23 @@ def comparable(text: str, opt) -> str:
     if opt.sensitive and opt.data_filtering_off:
         return ''.join(ch for ch in text.lower() if ch in CASE_INSENSITIVE_ALNUM)
     return text
+
+
+def score_predictions(labels: list[str], predictions: list[Prediction], opt,
+                      metrics: RecognitionMetrics | None = None) -> tuple[int, float]:
+    """(number right, sum of normalised edit similarities) of a batch, scored as upstream (see
+    :func:`comparable`); ``metrics``, when given, gets every sample."""
+    n_correct, norm_ED = 0, 0.0
+    for gt, prediction in zip(labels, predictions):
+        # a label longer than the model can emit (possible with --data_filtering_off) is a miss
+        fits = len(gt) <= opt.batch_max_length
+        gt_c, pred_c = comparable(gt, opt), comparable(prediction.text, opt)
+        correct = fits and pred_c == gt_c
+        n_correct += correct
+        norm_ED += normalized_similarity(gt_c, pred_c)
+        if metrics is not None:
+            metrics.add(gt_c, pred_c, prediction.confidence, correct)
+    return n_correct, norm_ED
 
 
 def validation(model, criterion, evaluation_loader, converter, opt, metrics: RecognitionMetrics | None = None,
@@ -336,16 +474,9 @@ def validation(model, criterion, evaluation_loader, converter, opt, metrics: Rec
         predictions = decode_predictions(preds, converter, opt)
         preds_str = [p.text for p in predictions]
         confidence_score_list = [p.confidence for p in predictions]
-
-        for gt, pred, confidence in zip(labels, preds_str, confidence_score_list):
-            # a label longer than the model can emit (possible with --data_filtering_off) is a miss
-            fits = len(gt) <= opt.batch_max_length
-            gt_c, pred_c = comparable(gt, opt), comparable(pred, opt)
-            correct = fits and pred_c == gt_c
-            n_correct += correct
-            norm_ED += normalized_similarity(gt_c, pred_c)
-            if metrics is not None:
-                metrics.add(gt_c, pred_c, confidence, correct)
+        correct, similarity = score_predictions(labels, predictions, opt, metrics)
+        n_correct += correct
+        norm_ED += similarity
 
     accuracy = n_correct / float(length_of_data) * 100 if length_of_data else 0.0
     norm_ED = norm_ED / float(length_of_data) if length_of_data else 0.0
@@ -353,9 +484,33 @@ def validation(model, criterion, evaluation_loader, converter, opt, metrics: Rec
             infer_time, length_of_data)
 
 
-def make_eval_loader(root: str, opt, batch_size: int, shuffle: bool = False):
+def ensemble_validation(ensemble: Ensemble, evaluation_loader, opt, metrics: RecognitionMetrics | None = None):
+    """:func:`validation` for an :class:`Ensemble` over a loader whose collate is the ensemble's:
+    the same tuple, with a loss of nan (the models' losses are of different models and the kept
+    reading has none)."""
+    n_correct, norm_ED, length_of_data, infer_time = 0, 0.0, 0, 0.0
+    preds_str: list[str] = []
+    confidence_score_list: list[float] = []
+    labels: list[str] = []
+    for tensors, labels in evaluation_loader:
+        length_of_data += len(labels)
+        start_time = time.time()
+        predictions = ensemble.predict(tensors)
+        infer_time += time.time() - start_time
+        preds_str = [p.text for p in predictions]
+        confidence_score_list = [p.confidence for p in predictions]
+        correct, similarity = score_predictions(labels, predictions, opt, metrics)
+        n_correct += correct
+        norm_ED += similarity
+    accuracy = n_correct / float(length_of_data) * 100 if length_of_data else 0.0
+    norm_ED = norm_ED / float(length_of_data) if length_of_data else 0.0
+    return (float('nan'), accuracy, norm_ED, preds_str, confidence_score_list, labels, infer_time, length_of_data)
+
+
+def make_eval_loader(root: str, opt, batch_size: int, shuffle: bool = False, collate=None):
     """The datasets under ``root`` (every leaf LMDB, filtered as --data_filtering_off says), their
-    log text and a loader over them, preprocessed as training reads images."""
+    log text and a loader over them, preprocessed as training reads images (or by ``collate``,
+    e.g. an :class:`Ensemble`'s)."""
     min_aspect = reading_min_aspect(opt)  # a bad flag fails before the datasets are opened
     eval_data, eval_data_log = hierarchical_dataset(root=root, opt=opt)
     if len(eval_data) == 0:
@@ -364,7 +519,7 @@ def make_eval_loader(root: str, opt, batch_size: int, shuffle: bool = False):
                          '--character); check --character, or use --data_filtering_off')
     loader = torch.utils.data.DataLoader(
         eval_data, batch_size=batch_size, shuffle=shuffle, num_workers=int(opt.workers),
-        collate_fn=AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD,
-                                min_aspect=min_aspect),
+        collate_fn=collate or AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD,
+                                           min_aspect=min_aspect),
         pin_memory=torch.cuda.is_available())
     return eval_data, eval_data_log, loader

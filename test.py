@@ -14,9 +14,10 @@ import torch
 # from there); they are imported back here, with the other names test.py has exposed, because
 # DTRB code does `from test import validation`
 from dataset import AlignCollate, hierarchical_dataset  # noqa: F401
-from inference import (CASE_INSENSITIVE_ALNUM, Prediction, comparable, decode_predictions,  # noqa: F401
-                       empty_text_input, load_model_for_inference, make_eval_loader, print_model_parameters,
-                       run_model, validation, validation_loss)
+from inference import (CASE_INSENSITIVE_ALNUM, Ensemble, Prediction, add_ensemble_option,  # noqa: F401
+                       comparable, decode_predictions, empty_text_input, ensemble_member_options,
+                       ensemble_validation, load_model_for_inference, make_eval_loader, make_reader,
+                       print_model_parameters, run_model, validation, validation_loss)
 from lexicon import add_lexicon_options, lexicon_for, lexicon_weight
 from model import (baidu_ctc_cost, baidu_ctc_loss_class, config_path, flat_targets,  # noqa: F401
                    make_criterion, read_model_config)
@@ -97,24 +98,34 @@ def wants_error_report(opt) -> bool:
     return getattr(opt, 'save_errors', False)
 
 
-def benchmark_all_eval(model, criterion, converter, opt, calculate_infer_time=False):
-    """Evaluate the ten standard benchmarks under --eval_data and log per-set results."""
+def evaluate_set(root, model, criterion, converter, opt, batch_size, metrics, amp_dtype, ensemble=None):
+    """(dataset, its log text, :func:`validation`'s tuple) for the LMDB datasets under ``root``,
+    read by ``model``, or by ``ensemble`` (an :class:`Ensemble` whose first model is ``model``)."""
+    eval_data, eval_data_log, loader = make_eval_loader(root, opt, batch_size,
+                                                        collate=ensemble.collate if ensemble else None)
+    if ensemble is not None:
+        return eval_data, eval_data_log, ensemble_validation(ensemble, loader, opt, metrics)
+    return eval_data, eval_data_log, validation(model, criterion, loader, converter, opt, metrics, amp_dtype)
+
+
+def benchmark_all_eval(model, criterion, converter, opt, calculate_infer_time=False, ensemble=None):
+    """Evaluate the ten standard benchmarks under --eval_data and log per-set results (read by
+    ``ensemble``, an :class:`Ensemble`, when given)."""
     evaluation_batch_size = 1 if calculate_infer_time else opt.batch_size
     list_accuracy = []
     total_forward_time = 0.0
     total_evaluation_data_number = 0
     total_correct_number = 0.0
     dashed_line = '-' * 80
-    amp_dtype = autocast_dtype(opt, next(model.parameters()).device)
+    amp_dtype = autocast_dtype(opt, next(model.parameters()).device) if ensemble is None else None
     with open(f'./result/{opt.exp_name}/log_all_evaluation.txt', 'a', encoding='utf-8') as log:
         print(dashed_line)
         log.write(dashed_line + '\n')
         for name in BENCHMARK_SETS:
-            eval_data, eval_data_log, loader = make_eval_loader(
-                os.path.join(opt.eval_data, name), opt, evaluation_batch_size)
             metrics = RecognitionMetrics(keep_samples=wants_error_report(opt))
-            _, accuracy, norm_ED, _, _, _, infer_time, length_of_data = validation(
-                model, criterion, loader, converter, opt, metrics, amp_dtype)
+            eval_data, eval_data_log, (_, accuracy, norm_ED, _, _, _, infer_time, length_of_data) = evaluate_set(
+                os.path.join(opt.eval_data, name), model, criterion, converter, opt, evaluation_batch_size,
+                metrics, amp_dtype, ensemble)
             list_accuracy.append(f'{accuracy:0.3f}')
             total_forward_time += infer_time
             total_evaluation_data_number += len(eval_data)
@@ -132,7 +143,8 @@ def benchmark_all_eval(model, criterion, converter, opt, calculate_infer_time=Fa
 
         averaged_forward_time = total_forward_time / total_evaluation_data_number * 1000
         total_accuracy = total_correct_number / total_evaluation_data_number
-        params_num = sum(np.prod(p.size()) for p in model.parameters())
+        models = [model] if ensemble is None else [m.model for m in ensemble.members if m.model is not None]
+        params_num = sum(np.prod(p.size()) for m in models for p in m.parameters())
         evaluation_log = 'accuracy: '
         for name, accuracy in zip(BENCHMARK_SETS, list_accuracy):
             evaluation_log += f'{name}: {accuracy}\t'
@@ -140,6 +152,9 @@ def benchmark_all_eval(model, criterion, converter, opt, calculate_infer_time=Fa
         evaluation_log += f'averaged_infer_time: {averaged_forward_time:0.3f}\t# parameters: {params_num / 1e6:0.3f}'
         print(evaluation_log)
         log.write(evaluation_log + '\n')
+        if ensemble is not None:
+            print(ensemble.summary())
+            log.write(ensemble.summary() + '\n')
     return total_accuracy
 
 
@@ -152,7 +167,11 @@ def result_name(saved_model: str) -> str:
 def test(opt):
     device = pick_device()
     converter = make_converter(opt)
-    model = load_model_for_inference(opt, device)
+    if getattr(opt, 'ensemble_options', None):
+        ensemble = make_reader(opt, device)
+        model = ensemble.members[0].model  # None for an .onnx --saved_model: the ensemble reads it
+    else:
+        ensemble, model = None, load_model_for_inference(opt, device)
     opt.exp_name = result_name(opt.saved_model)
     os.makedirs(f'./result/{opt.exp_name}', exist_ok=True)
     shutil.copy(opt.saved_model, f'./result/{opt.exp_name}/')
@@ -162,11 +181,11 @@ def test(opt):
 
     with torch.no_grad():
         if opt.benchmark_all_eval:
-            return benchmark_all_eval(model, criterion, converter, opt)
-        eval_data, eval_data_log, loader = make_eval_loader(opt.eval_data, opt, opt.batch_size)
+            return benchmark_all_eval(model, criterion, converter, opt, ensemble=ensemble)
         metrics = RecognitionMetrics(keep_samples=wants_error_report(opt))
-        _, accuracy, norm_ED, _, _, _, _, length_of_data = validation(
-            model, criterion, loader, converter, opt, metrics, autocast_dtype(opt, device))
+        eval_data, eval_data_log, (_, accuracy, norm_ED, _, _, _, _, length_of_data) = evaluate_set(
+            opt.eval_data, model, criterion, converter, opt, opt.batch_size, metrics,
+            autocast_dtype(opt, device), ensemble)
         with open(f'./result/{opt.exp_name}/log_evaluation.txt', 'a', encoding='utf-8') as log:
             log.write(eval_data_log)
             print(f'{accuracy:0.3f}')
@@ -184,6 +203,9 @@ def test(opt):
                 line = f'read with --pattern {opt.pattern}'
                 print(line)
                 log.write(line + '\n')
+            if ensemble is not None:
+                print(ensemble.summary())
+                log.write(ensemble.summary() + '\n')
         if wants_error_report(opt):
             written = save_errors(f'./result/{opt.exp_name}', eval_data, metrics)
             print(f'errors: {", ".join(written)}')
@@ -204,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_min_aspect_option(parser)
     add_lexicon_options(parser)
     add_pattern_options(parser)
+    add_ensemble_option(parser)
     add_amp_options(parser, 'evaluates what demo.py --amp reads, so its accuracy can be set against '
                             'float32\'s')
     return parser
@@ -212,7 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None):
     args = build_parser().parse_args(argv)
     check_amp_flags(args)
+    # before the command line is finished for --saved_model, whose model flags it then holds
+    ensemble_options = [ensemble_member_options(args, path) for path in args.ensemble]
     opt = finish_common_options(args, read_model_config(args.saved_model))
+    opt.ensemble_options = ensemble_options
     lexicon_for(opt)  # bad --lexicon / --pattern flags or files fail before any data is read
     pattern_for(opt, make_converter(opt))
     if opt.baiduCTC:

@@ -198,16 +198,18 @@ def constant_model(tmp_path_factory) -> Callable[..., ConstantModel]:
     is 5 for the class ``favoured`` (a token of the converter: a character, '[CTCblank]',
     '[GO]' or '[s]') and 0 elsewhere. Every step then yields exactly those logits, so a test
     knows the model's output: the favoured token at every step, with softmax probability
-    e^5 / (e^5 + num_class - 1)."""
+    e^5 / (e^5 + num_class - 1). ``describe`` writes its configuration beside it, as train.py
+    does."""
     import torch
 
     import test as test_script
     from model import Model, init_weights, save_checkpoint
-    from utils import finish_common_options, make_converter
+    from utils import finish_common_options, make_converter, model_config
 
     folder = tmp_path_factory.mktemp('constant')
 
-    def make(prediction: str, character: str, favoured: str, batch_max_length: int = 25) -> ConstantModel:
+    def make(prediction: str, character: str, favoured: str, batch_max_length: int = 25,
+             describe: bool = False) -> ConstantModel:
         args = list(TINY_CTC)
         args[args.index('--Prediction') + 1] = prediction
         args += ['--character', character, '--batch_max_length', str(batch_max_length)]
@@ -222,7 +224,7 @@ def constant_model(tmp_path_factory) -> Callable[..., ConstantModel]:
             layer.bias.zero_()
             layer.bias[converter.character.index(favoured)] = 5.0
         path = folder / f'{prediction}-{len(list(folder.iterdir()))}.pth'
-        save_checkpoint(model, path)
+        save_checkpoint(model, path, model_config(opt) if describe else None)
         probability = math.exp(5.0) / (math.exp(5.0) + opt.num_class - 1)
         return ConstantModel(str(path), args, probability, opt.num_class)
     return make

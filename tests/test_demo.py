@@ -214,3 +214,50 @@ def test_bad_extensions_and_output_names_are_one_line(learned_model, image_folde
                           '--saved_model', learned_model.checkpoint, '--extensions', '.txt'],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "'.txt' is not an image file extension Pillow decodes" in run.stderr
+
+
+def test_ensemble_prints_upstreams_table_with_the_more_confident_reading(learned_model, constant_model,
+                                                                         image_folder, capsys):
+    from PIL import Image
+    Image.new('L', (100, 32), 'white').save('demo_images/zblank.png')  # the learned model reads nothing
+    # reads 'x' in every image with confidence 0.048, below the learned model's on its words; its
+    # alphabet differs from the learned one, so --saved_model's model flags must not reach it
+    constant = constant_model('CTC', 'abcdefghijklmnopqrsx', 'x', describe=True)
+    argv = learned_model.args + ['--image_folder', 'demo_images', '--saved_model', learned_model.checkpoint,
+                                 '--ensemble', constant.checkpoint, '--workers', '1', '--batch_size', '3']
+    alone = demo.main(learned_model.args + ['--image_folder', 'demo_images', '--saved_model',
+                                            learned_model.checkpoint, '--workers', '0'])
+    capsys.readouterr()
+    os.remove('log_demo_result.txt')
+    results = demo.main(argv)
+    out = capsys.readouterr().out
+    constant_confidence = constant.probability ** 24  # 24 CTC steps at imgW 100
+    for (path, pred, conf), (_, alone_pred, alone_conf) in zip(results, alone):
+        if alone_conf >= constant_confidence:
+            assert (pred, conf) == (alone_pred, pytest.approx(alone_conf, rel=1e-4)), path
+        else:
+            assert (pred, conf) == ('x', pytest.approx(constant_confidence, rel=1e-4)), path
+    by_path = {path: pred for path, pred, _ in results}
+    assert by_path[os.path.join('demo_images', 'zblank.png')] == 'x'
+    assert by_path[os.path.join('demo_images', 'word2.PNG')] == '다라마'
+    kept_constant = sum(pred == 'x' for _, pred, _ in results)
+    printed = table(results, batch_size=3)
+    summary = (f'ensemble: the most confident of 2 models kept per image ({len(results) - kept_constant} from '
+               f'{learned_model.checkpoint}, {kept_constant} from {constant.checkpoint})\n')
+    assert out.endswith(printed + summary + SKIPPED)
+    assert f'loading pretrained model from {constant.checkpoint}' in out
+    with open('log_demo_result.txt', encoding='utf-8') as f:
+        assert f.read() == printed  # upstream's log holds upstream's lines only
+
+
+def test_ensemble_errors_are_one_line(learned_model, constant_model, image_folder, capsys):
+    from utils import run_script
+    bare = constant_model('CTC', 'abcdefghijklmnopqrsx', 'x')
+    for argv, expected in [(['--ensemble', bare.checkpoint], f'--ensemble {bare.checkpoint}: no configuration'),
+                           (['--ensemble', 'missing.pth'], '--ensemble missing.pth: no such file'),
+                           (['--ensemble'], 'expected at least one argument')]:
+        with pytest.raises(SystemExit) as info:
+            run_script(demo.main, ['--image_folder', 'demo_images', '--saved_model', learned_model.checkpoint,
+                                   '--workers', '0'] + argv)
+        assert expected in f'{info.value.code} {capsys.readouterr().err}', argv
+    assert not os.path.exists('log_demo_result.txt')

@@ -3,6 +3,7 @@ inference.py as the one evaluation path train.py and test.py share."""
 import inspect
 import io
 import shutil
+import string
 import subprocess
 import sys
 
@@ -87,5 +88,78 @@ def test_dtrb_code_importing_validation_from_test_gets_the_shared_function():
     # upstream's signature, and its 8-tuple (unpacked by DTRB users) checked in test_test.py
     assert list(inspect.signature(test_script.validation).parameters)[:5] == [
         'model', 'criterion', 'evaluation_loader', 'converter', 'opt']
-    assert list(inspect.signature(test_script.make_eval_loader).parameters) == ['root', 'opt', 'batch_size',
-                                                                                 'shuffle']
+    parameters = inspect.signature(test_script.make_eval_loader).parameters
+    assert list(parameters)[:4] == ['root', 'opt', 'batch_size', 'shuffle']
+    assert all(p.default is not p.empty for p in list(parameters.values())[3:])  # additions are optional
+
+
+# ------------------------------------------------------------------ several models: Ensemble
+
+
+def resized_copy(checkpoint, folder, **reading):
+    """A copy of ``checkpoint`` whose configuration reads images at another size (the weights
+    load at any size, as the shipped 48- and 64-high models show)."""
+    import json
+    from model import config_path
+    copy = folder / f'resized-{len(list(folder.iterdir()))}.pth'
+    shutil.copy(checkpoint, copy)
+    config = json.loads(config_path(checkpoint).read_text(encoding='utf-8'))
+    config.update(reading)
+    config_path(copy).write_text(json.dumps(config), encoding='utf-8')
+    return copy
+
+
+def test_an_ensemble_keeps_each_images_most_confident_reading(learned_model, constant_model, render_word,
+                                                            tmp_path):
+    # reads 'x' everywhere with one confidence, 0.048 (0.881 a step over 21 classes): below the
+    # learned model's on its words (0.4 to 0.96), above what either learned model reads in a blank
+    constant = constant_model('CTC', string.ascii_lowercase[:19] + 'x', 'x', describe=True)
+    tall = resized_copy(learned_model.checkpoint, tmp_path, imgH=48, imgW=160, PAD=True)
+    ensemble = inference.Ensemble.from_checkpoints([learned_model.checkpoint, tall, constant.checkpoint])
+    blank = Image.new('L', (100, 32), 'white')  # the learned models read nothing there: confidence 0
+    images = [Image.open(io.BytesIO(render_word(word))) for word in LEARNED_WORDS] + [blank]
+    alone = [Recognizer.from_checkpoint(path).read(images)
+             for path in (learned_model.checkpoint, tall, constant.checkpoint)]
+    kept = ensemble.read(images, batch_size=2)
+    for k, (text, confidence) in enumerate(kept):
+        candidates = [readings[k] for readings in alone]
+        best = max(range(3), key=lambda m: (candidates[m][1], -m))
+        assert (text, confidence) == (candidates[best][0], pytest.approx(candidates[best][1], rel=1e-4)), \
+            (k, candidates)
+    assert [text for text, _ in kept] == list(LEARNED_WORDS) + ['x']
+    # the 32 x 100 and the 48 x 160 readings differ, and each model read what its configuration says
+    assert [c for _, c in alone[0]] != pytest.approx([c for _, c in alone[1]])
+    tensors, _ = ensemble.collate([(image, None) for image in images[:2]])
+    assert [tuple(t.shape) for t in tensors] == [(2, 1, 32, 100), (2, 1, 48, 160), (2, 1, 32, 100)]
+    assert ensemble.readings_kept == [len(LEARNED_WORDS), 0, 1]
+
+
+def test_on_a_tie_the_first_model_keeps_its_reading(learned_model, render_word):
+    ensemble = inference.Ensemble.from_checkpoints([learned_model.checkpoint] * 2)
+    images = [Image.open(io.BytesIO(render_word(word))) for word in LEARNED_WORDS]
+    assert ensemble.read(images) == Recognizer.from_checkpoint(learned_model.checkpoint).read(images)
+    assert ensemble.readings_kept == [len(images), 0]
+    assert ensemble.summary() == (f'ensemble: the most confident of 2 models kept per image (4 from '
+                                  f'{learned_model.checkpoint}, 0 from {learned_model.checkpoint})')
+
+
+def test_an_ensemble_member_without_a_configuration_is_one_line(learned_model, constant_model):
+    import demo
+    bare = constant_model('CTC', 'xyz가', 'x')
+    args = demo.build_parser().parse_args(['--image_folder', '.', '--saved_model', learned_model.checkpoint,
+                                           '--ensemble', bare.checkpoint])
+    with pytest.raises(inference.InputError, match=rf'--ensemble {bare.checkpoint}: no configuration beside it'):
+        inference.ensemble_member_options(args, bare.checkpoint)
+
+
+def test_a_colour_model_beside_a_grey_saved_model_is_one_line(learned_model, tmp_path):
+    import demo
+    colour = resized_copy(learned_model.checkpoint, tmp_path, rgb=True, input_channel=3)
+    args = demo.build_parser().parse_args(['--image_folder', '.', '--saved_model', learned_model.checkpoint,
+                                           '--ensemble', str(colour)])
+    member = inference.ensemble_member_options(args, str(colour))
+    opt = inference.finish_common_options(args, inference.read_model_config(learned_model.checkpoint))
+    opt.ensemble_options = [member]
+    with pytest.raises(inference.InputError, match=rf'--ensemble {colour} reads colour images and --saved_model '
+                                                   r'.* grey ones; give the colour model as --saved_model'):
+        inference.make_reader(opt, torch.device('cpu'))

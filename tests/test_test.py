@@ -482,3 +482,48 @@ def test_options_built_without_save_errors_still_evaluate(learned_model, tmp_pat
     opt.num_gpu = 0
     assert test_script.test(opt) == 100.0
     assert not any(name.endswith('.csv') for _, _, files in os.walk('result') for name in files)
+
+
+# ------------------------------------------------------------------------------------------
+# --ensemble
+
+
+def test_ensemble_evaluates_each_images_more_confident_reading(learned_model, constant_model, tmp_path,
+                                                               monkeypatch, make_lmdb, capsys):
+    monkeypatch.chdir(tmp_path)
+    # reads 'A' everywhere with confidence 0.048: below the learned model's on its words, above
+    # its reading of a blank image; its alphabet differs, so --saved_model's flags must not reach it
+    constant = constant_model('CTC', 'abcdefghijklmnopqrsA', 'A', describe=True)
+    labels = list(LEARNED_WORDS) + ['A', 'A']
+    lmdb_path = make_lmdb(tmp_path / 'eval', labels, image_texts=list(LEARNED_WORDS) + ['', ''])
+    alone = test_script.main(eval_argv(learned_model.args, lmdb_path, learned_model.checkpoint))
+    assert alone == pytest.approx(400 / 6)
+    capsys.readouterr()
+    argv = eval_argv(learned_model.args, lmdb_path, learned_model.checkpoint, '--ensemble', constant.checkpoint,
+                     '--save_errors')
+    assert test_script.main(argv) == 100.0
+    out = capsys.readouterr().out.splitlines()
+    summary = (f'ensemble: the most confident of 2 models kept per image (4 from {learned_model.checkpoint}, '
+               f'2 from {constant.checkpoint})')
+    assert out[-4:-1] == ['100.000', 'CER 0.0000\t jamo_1-NED 1.0000', summary]
+    result = os.path.join('.', 'result', test_script.result_name(learned_model.checkpoint))
+    rows = read_csv(f'{result}/predictions.csv')[1:]
+    assert [row[3] for row in rows] == labels
+    assert [float(row[4]) for row in rows[4:]] == pytest.approx([constant.probability ** VGG_STEPS] * 2, rel=1e-4)
+    with open(f'{result}/log_evaluation.txt', encoding='utf-8') as f:
+        assert f.read().endswith(f'100.000\nCER 0.0000\t jamo_1-NED 1.0000\n{summary}\n')
+
+
+def test_benchmark_all_eval_with_an_ensemble(learned_model, constant_model, tmp_path, monkeypatch, make_lmdb,
+                                             capsys):
+    monkeypatch.chdir(tmp_path)
+    constant = constant_model('CTC', 'abcdefghijklmnopqrsA', 'A', describe=True)
+    for i, name in enumerate(test_script.BENCHMARK_SETS):
+        make_lmdb(tmp_path / 'evaluation' / name, [LEARNED_WORDS[i % 4], 'A'], image_texts=[LEARNED_WORDS[i % 4], ''])
+    argv = eval_argv(learned_model.args, 'evaluation', learned_model.checkpoint, '--benchmark_all_eval',
+                     '--ensemble', constant.checkpoint)
+    assert test_script.main(argv) == 100.0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2].startswith('accuracy: IIIT5k_3000: 100.000\t') and 'total_accuracy: 100.000\t' in out[-2]
+    assert out[-1] == (f'ensemble: the most confident of 2 models kept per image (10 from '
+                       f'{learned_model.checkpoint}, 10 from {constant.checkpoint})')
