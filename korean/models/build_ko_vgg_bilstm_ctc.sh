@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds korean/models/ko_vgg_bilstm_ctc.pth (and its .json configuration) with the project's own
-# commands, from the project's own synthetic data, on the CPU: held-out words and held-out fonts
-# are never rendered for training. Thirteen stages:
+# Builds korean/models/ko_vgg_bilstm_ctc.pth (stage 13) and ko_vgg_bilstm_ctc_h64.pth (stage 15), the
+# shipped pair read together with --ensemble, each with its .json configuration, with the project's
+# own commands, from the project's own synthetic data, on the CPU: held-out words and held-out fonts
+# are never rendered for training. Fifteen stages:
 #   1. 9,000 steps from scratch on document / caption / scene images (150,000 LMDB images);
 #   2. fine-tuning of stage 1 on every style the generator has (signboard, cover, headline,
 #      score bug and licence plate added), each style paired with the text it carries, with
@@ -47,15 +48,31 @@
 #      new designs (fonts-naver-d2coding, and the Hangul of WenQuanYi Micro Hei and Zen Hei,
 #      fonts-wqy-microhei and fonts-wqy-zenhei), because held-out fonts still cost stage 12 5.2 to
 #      6.4 points; the general images lean to the styles read worst (signboards, covers, scenes:
-#      $STAGE13_STYLES); STAGE13_MINUTES at lr 0.0002.
+#      $STAGE13_STYLES); STAGE13_MINUTES at lr 0.0002;
+#  14. the second model of the shipped pair (korean/models/ko_vgg_bilstm_ctc_h64.pth, read beside
+#      stage 13 with --ensemble): stage 13 fine-tuned to read 64 x 512 (--imgH 64 --imgW 512
+#      --PAD), because the styles drawn large (covers, signboards, plates, score bugs) lose detail
+#      shrunk to 48 pixels, on stage 13's recipe rendered on new seeds (171 to 174) in 105 fonts:
+#      stage 13's 67 and 38 of 25 Google Fonts families no Debian package holds (serif, sans,
+#      hand-written and display faces, fetched from the npm registry by korean/fetch_fonts.py into
+#      $NPM_FONTS); STAGE14_MINUTES at lr 0.0003;
+#  15. more of stage 14 from its best weights on the same images, STAGE15_MINUTES at lr 0.0002 with
+#      2 torch threads (STAGE15_THREADS); its best weights are the 64-high model. Alone it reads the
+#      test sets as stage 13 does on average (the large styles better, the small ones worse); each
+#      image read by both, keeping the more confident reading, reads them better than either.
 # Usage (from the repository root; 1 torch thread, niced, so other work on the machine goes on):
-#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all thirteen stages
-#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 13, from model.pth
+#   bash korean/models/build_ko_vgg_bilstm_ctc.sh                            # all fifteen stages
+#   FROM=model.pth bash korean/models/build_ko_vgg_bilstm_ctc.sh             # stages 2 to 15, from model.pth
 #   FROM=model.pth STAGES=13 bash korean/models/build_ko_vgg_bilstm_ctc.sh   # stage 13 only
-# Stages 8 to 13 need more font packages (as root: apt-get install fonts-woowa-bm fonts-noto-cjk,
-# for stages 9 to 13 fonts-noto-cjk-extra, for stage 13 fonts-naver-d2coding fonts-wqy-microhei
+#   FROM=stage13.pth STAGES="14 15" bash korean/models/build_ko_vgg_bilstm_ctc.sh   # the 64-high model
+#   FIRST_MODEL=stage13.pth FROM=stage14.pth STAGES=15 bash korean/models/build_ko_vgg_bilstm_ctc.sh
+# The last stage's model is evaluated per style at the end, and with stages 14 or 15 also the pair
+# (FIRST_MODEL, stage 13 unless given, with --ensemble the last stage's model).
+# Stages 8 to 15 need more font packages (as root: apt-get install fonts-woowa-bm fonts-noto-cjk,
+# for stages 9 to 15 fonts-noto-cjk-extra, for stages 13 to 15 fonts-naver-d2coding fonts-wqy-microhei
 # fonts-wqy-zenhei; not fonts-nanum-eco, which adds files to the nanum folder every stage reads);
-# stage 10 renders stage 9's training images if they are missing, stages 10 to 13 its validation
+# stages 14 and 15 fetch their Google Fonts families themselves (korean/fetch_fonts.py, from the npm registry);
+# stage 10 renders stage 9's training images if they are missing, stages 10 to 15 its validation
 # set (valid9).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -88,10 +105,16 @@ STAGE12_MINUTES=${STAGE12_MINUTES:-85}
 STAGE13_ITER=${STAGE13_ITER:-18000}
 STAGE13_MINUTES=${STAGE13_MINUTES:-80}
 STAGE13_STYLES=${STAGE13_STYLES:-document:1.5,caption:1.75,scene:1.5,signboard:2.5,cover:2}
-STAGES=${STAGES:-1 2 3 4 5 6 7 8 9 10 11 12 13}
+STAGE14_ITER=${STAGE14_ITER:-18000}
+STAGE14_MINUTES=${STAGE14_MINUTES:-100}
+STAGE15_ITER=${STAGE15_ITER:-18000}
+STAGE15_MINUTES=${STAGE15_MINUTES:-105}
+STAGE15_THREADS=${STAGE15_THREADS:-2}
+STAGES=${STAGES:-1 2 3 4 5 6 7 8 9 10 11 12 13 14 15}
 WORKERS=${WORKERS:-2}
 OUT=${OUT:-data/ko_vgg_bilstm_ctc}
 FROM=${FROM:-}
+FIRST_MODEL=${FIRST_MODEL:-}
 ALPHABET=korean/alphabets/ksx1001_with_space.txt
 TRAIN_FONTS="--font_dir /usr/share/fonts/truetype/nanum --font_dir /usr/share/fonts/truetype/alee --font_dir /usr/share/fonts/truetype/lexi"
 # stage 8 adds these to $TRAIN_FONTS (the test fonts stay Un and Baekmuk): the woowa-bm folder and
@@ -108,6 +131,9 @@ STAGE9_EXTRA_FONTS="$STAGE8_EXTRA_FONTS $NOTO/NotoSansCJK-Thin.ttc $NOTO/NotoSan
 # stage 13 adds three Hangul designs no stage had (each file's first face is the one drawn)
 STAGE13_EXTRA_FONTS="$STAGE9_EXTRA_FONTS /usr/share/fonts/truetype/naver-d2coding
   /usr/share/fonts/truetype/wqy/wqy-microhei.ttc /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"
+# stage 14 adds the 38 Google Fonts files korean/fetch_fonts.py writes into this folder
+NPM_FONTS=${NPM_FONTS:-data/fonts}
+STAGE14_EXTRA_FONTS="$STAGE13_EXTRA_FONTS $NPM_FONTS"
 TEST_FONTS="--font_dir /usr/share/fonts/truetype/unfonts-core --font_dir /usr/share/fonts/truetype/baekmuk"
 EXCLUDE="--exclude_file $OUT/heldout_valid_words.txt --exclude_file $OUT/heldout_test_words.txt"
 MODEL="--Transformation None --FeatureExtraction VGG --SequenceModeling BiLSTM --Prediction CTC --output_channel 128 --hidden_size 128"
@@ -157,8 +183,15 @@ styled_font_flags() {
   echo "$flags"
 }
 if has_stage 8; then STAGE8_FONTS=$(styled_font_flags 8 $STAGE8_EXTRA_FONTS); fi
-if has_stage 9 10 11 12 13; then STAGE9_FONTS=$(styled_font_flags 9 $STAGE9_EXTRA_FONTS); fi
+if has_stage 9 10 11 12 13 14 15; then STAGE9_FONTS=$(styled_font_flags 9 $STAGE9_EXTRA_FONTS); fi
 if has_stage 13; then STAGE13_FONTS=$(styled_font_flags 13 $STAGE13_EXTRA_FONTS); fi
+# stage 15 renders stage 14's images if they are missing
+RENDER_TRAIN14=
+if has_stage 14 || { has_stage 15 && [ ! -d "$OUT/train14" ]; }; then RENDER_TRAIN14=1; fi
+if [ -n "$RENDER_TRAIN14" ]; then
+  "$PY" korean/fetch_fonts.py --output "$NPM_FONTS" --quiet
+  STAGE14_FONTS=$(styled_font_flags 14 $STAGE14_EXTRA_FONTS)
+fi
 
 # training data of stages 2 to 8, each style with the text it carries, in four sub-folders that
 # --select_data mixes: general (the stage-1 styles plus signboards and covers, with the stage-1
@@ -200,7 +233,7 @@ make_validation_set() {
 # fine-tuning at --imgW 256 --PAD (stages 3 to 9; $IMG_H and $IMG_W, when set, give another size)
 # from $FROM on $OUT/train<stage> ($TRAIN, when set, names another folder), validated on $VALID
 # (valid3 unless told another) every $VAL_EVERY steps (1,000 unless told), one DataLoader worker
-# decoding and augmenting beside the training thread.
+# decoding and augmenting beside the training thread ($THREADS torch threads, 1 unless told).
 # Arguments: stage, batch ratio, learning rate, --num_iter, minutes of wall time, seed, and
 # optionally "last": go on from the weights the run ended with (--save_last) instead of its best
 # validated ones
@@ -211,7 +244,7 @@ fine_tune_wide() {
     --select_data general-headline-scorebug-plate --batch_ratio "$2" --character $ALPHABET \
     --imgH "${IMG_H:-32}" --imgW "${IMG_W:-256}" --PAD $MODEL --saved_model "$FROM" --adam --lr "$3" --lr_schedule cosine \
     --batch_size 64 --num_iter "$4" --valInterval "${VAL_EVERY:-1000}" --time_limit "$5" --augment --workers 1 \
-    --num_threads 1 --amp --manualSeed "$6" "${save_last[@]}"
+    --num_threads "${THREADS:-1}" --amp --manualSeed "$6" "${save_last[@]}"
   FROM=saved_models/ko_vgg_bilstm_ctc_stage$1/$keep.pth
 }
 
@@ -292,9 +325,9 @@ if has_stage 6; then
   fine_tune_wide 6 0.5-0.15-0.15-0.2 0.0005 "$STAGE6_ITER" "$STAGE6_MINUTES" 12
 fi
 
-# the lexicon file of stages 7 to 13: 400,000 word-like labels from wordfreq's Korean list,
+# the lexicon file of stages 7 to 14: 400,000 word-like labels from wordfreq's Korean list,
 # held-out words left out, written once for whichever of them run
-if has_stage 7 8 9 10 11 12 13; then
+if has_stage 7 8 9 10 11 12 13 14 15; then
   "$PY" korean/text_sources.py lexicon_words --output "$LEXICON" --seed 91 \
     --exclude_file "$OUT/heldout_valid_words.txt" --exclude_file "$OUT/heldout_test_words.txt"
 fi
@@ -325,7 +358,7 @@ if has_stage 9 || { has_stage 10 && [ ! -d "$OUT/train9" ]; }; then
   # and the other ten Noto CJK weights
   STYLED_FONTS="$STAGE9_FONTS" make_styled_training_set train9 120000 40000 40000 40000 12 "$LEXICON_MIX" 121 "$LEXICON"
 fi
-if has_stage 9 || { has_stage 10 11 12 13 && [ ! -d "$OUT/valid9" ]; }; then
+if has_stage 9 || { has_stage 10 11 12 13 14 15 && [ ! -d "$OUT/valid9" ]; }; then
   # the validation set of stages 9 to 13 (valid9), in the same 64 fonts: 1,200 images of held-out
   # words (valid3 has 800), score bugs and plates
   STYLED_FONTS="$STAGE9_FONTS" make_validation_set valid9 1200
@@ -378,7 +411,34 @@ if has_stage 13; then
     fine_tune_wide 13 0.5-0.15-0.15-0.2 0.0002 "$STAGE13_ITER" "$STAGE13_MINUTES" 20
 fi
 
-# evaluate the last stage's model per style with no model flags: the checkpoint describes itself
+if [ -n "$RENDER_TRAIN14" ]; then
+  # stage 14 data: stage 13's recipe on new seeds (171 to 174) in 105 fonts: stage 13's 67 and the
+  # 38 Google Fonts files of $NPM_FONTS
+  SCOREBUG_EXCLUDE= STYLED_FONTS="$STAGE14_FONTS" GENERAL_STYLES="$STAGE13_STYLES" \
+    make_styled_training_set train14 120000 40000 40000 40000 17 "$LEXICON_MIX" 171 "$LEXICON"
+fi
+
+if has_stage 14; then
+  # the pair's first model: the 48-high stage 13 that stage 14 starts from
+  FIRST_MODEL=${FIRST_MODEL:-$FROM}
+  # stage 14: fine-tune from stage 13 at 64 x 512, lr 0.0003, validated every 500 steps on valid9
+  # (the run that made it was named ko_vgg_bilstm_ctc_stage14_h64)
+  IMG_H=64 IMG_W=512 VALID=valid9 VAL_EVERY=500 \
+    fine_tune_wide 14 0.5-0.15-0.15-0.2 0.0003 "$STAGE14_ITER" "$STAGE14_MINUTES" 22
+fi
+
+if has_stage 15; then
+  # stage 15: more of stage 14 from its best weights on the same images (train14), lr 0.0002, 2
+  # torch threads (the run that made it was named ko_vgg_bilstm_ctc_stage15_h64)
+  IMG_H=64 IMG_W=512 TRAIN=train14 VALID=valid9 VAL_EVERY=500 THREADS=$STAGE15_THREADS \
+    fine_tune_wide 15 0.5-0.15-0.15-0.2 0.0002 "$STAGE15_ITER" "$STAGE15_MINUTES" 23
+fi
+
+# evaluate the last stage's model per style with no model flags: the checkpoint describes itself;
+# after stages 14 or 15, the pair too (stage 13 first, each image's more confident reading kept)
 for style in document caption scene signboard cover headline scorebug plate; do
   "$PY" test.py --eval_data "$OUT/test/$style" --saved_model "$FROM" --workers 0
+  if [ -n "$FIRST_MODEL" ]; then
+    "$PY" test.py --eval_data "$OUT/test/$style" --saved_model "$FIRST_MODEL" --ensemble "$FROM" --workers 0
+  fi
 done
