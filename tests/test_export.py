@@ -112,3 +112,36 @@ def test_onnx_runtime_missing_is_one_line(learned_model, tmp_path, monkeypatch):
         run_script(demo.main, ['--image_folder', 'images', '--saved_model', 'm.onnx', '--workers', '0'])
     assert str(info.value.code) == ('error: m.onnx: running an ONNX model needs ONNX Runtime, which is not '
                                     'installed (pip install onnxruntime)')
+
+
+def test_demo_ensemble_reads_exported_onnx_files_as_their_checkpoints(learned_model, constant_model, tmp_path,
+                                                                      monkeypatch, render_word, capsys):
+    """export.py writes one model per file; --ensemble reads the .onnx files as it reads the .pth."""
+    import json
+    import shutil
+    from PIL import Image
+    from model import config_path
+    monkeypatch.chdir(tmp_path)
+    os.makedirs('images')
+    for i, word in enumerate(LEARNED_WORDS):
+        (tmp_path / 'images' / f'{i}.png').write_bytes(render_word(word))
+    Image.new('L', (100, 32), 'white').save('images/blank.png')
+    # the learned model read at 48 x 160 (as the shipped pair reads at two sizes) and a model that
+    # reads 'A' everywhere with confidence 0.048, which wins on the blank image only
+    shutil.copy(learned_model.checkpoint, 'tall.pth')
+    config = json.loads(config_path(learned_model.checkpoint).read_text(encoding='utf-8'))
+    config.update(imgH=48, imgW=160, PAD=True)
+    config_path('tall.pth').write_text(json.dumps(config), encoding='utf-8')
+    constant = constant_model('CTC', 'abcdefghijklmnopqrsA', 'A', describe=True)
+    checkpoints = [learned_model.checkpoint, 'tall.pth', constant.checkpoint]
+    exported = ['learned.onnx', 'tall.onnx', 'constant.onnx']
+    for checkpoint, output in zip(checkpoints, exported):
+        export.main(['--saved_model', checkpoint, '--output', output])
+    from_pth = demo.main(['--image_folder', 'images', '--saved_model', checkpoints[0], '--ensemble', *checkpoints[1:],
+                          '--workers', '0'])
+    from_onnx = demo.main(['--image_folder', 'images', '--saved_model', exported[0], '--ensemble', *exported[1:],
+                           '--workers', '0'])
+    assert [r[1] for r in from_onnx] == [r[1] for r in from_pth] == list(LEARNED_WORDS) + ['A']
+    assert [r[2] for r in from_onnx] == pytest.approx([r[2] for r in from_pth], rel=1e-4)
+    assert capsys.readouterr().out.splitlines()[-1] == ('ensemble: the most confident of 3 models kept per image '
+                                                        '(4 from learned.onnx, 0 from tall.onnx, 1 from constant.onnx)')
