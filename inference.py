@@ -203,7 +203,23 @@ def is_onnx_file(path: str | os.PathLike) -> bool:
     return os.fspath(path).lower().endswith('.onnx')
 
 
-class Recognizer:
+class BatchReader:
+    """``read(images)`` for a reader with ``mode`` (the PIL mode images are decoded to),
+    ``collate`` (a batch of (PIL image, item) to model input and items) and ``predict`` (model
+    input to a list of :class:`Prediction`): :class:`Recognizer` and :class:`Ensemble`."""
+
+    def read(self, images: Iterable, batch_size: int = 64) -> list[tuple[str, float]]:
+        """(text, confidence) for each image, in order."""
+        images = list(images)
+        results: list[tuple[str, float]] = []
+        for start in range(0, len(images), batch_size):
+            batch = [(as_pil_image(image, self.mode), None) for image in images[start:start + batch_size]]
+            tensors, _ = self.collate(batch)
+            results += [(p.text, p.confidence) for p in self.predict(tensors)]
+        return results
+
+
+class Recognizer(BatchReader):
     """A trained recogniser: ``read(images)`` returns (text, confidence) pairs.
 
     ``opt`` is a finished option namespace (``utils.finish_common_options``) describing the model;
@@ -262,16 +278,6 @@ class Recognizer:
         opt.pattern = pattern
         return cls(opt, device)
 
-    def read(self, images: Iterable, batch_size: int = 64) -> list[tuple[str, float]]:
-        """(text, confidence) for each image, in order."""
-        images = list(images)
-        results: list[tuple[str, float]] = []
-        for start in range(0, len(images), batch_size):
-            batch = [(as_pil_image(image, self.mode), None) for image in images[start:start + batch_size]]
-            tensors, _ = self.collate(batch)
-            results += [(p.text, p.confidence) for p in self.predict(tensors)]
-        return results
-
     @torch.no_grad()
     def predict(self, tensors: torch.Tensor) -> list[Prediction]:
         """Predictions for a preprocessed batch [B, C, imgH, imgW] (what AlignCollate makes)."""
@@ -297,7 +303,7 @@ class EnsembleCollate:
         return tensors, [item for _, item in batch]
 
 
-class Ensemble:
+class Ensemble(BatchReader):
     """Several trained recognisers read every image, and each image keeps the reading of the
     most confident one (the first model's on a tie). Models that go wrong on different images
     read more together than either alone: README's model card measures the shipped pair. Each
@@ -325,16 +331,6 @@ class Ensemble:
         ``options`` (``amp``, ``min_aspect``, ``lexicon``, ``lexicon_weight``, ``pattern``, or
         model flags every checkpoint shares)."""
         return cls([Recognizer.from_checkpoint(path, device, **options) for path in paths])
-
-    def read(self, images: Iterable, batch_size: int = 64) -> list[tuple[str, float]]:
-        """(text, confidence) for each image, in order: the most confident model's reading."""
-        images = list(images)
-        results: list[tuple[str, float]] = []
-        for start in range(0, len(images), batch_size):
-            batch = [(as_pil_image(image, self.mode), None) for image in images[start:start + batch_size]]
-            tensors, _ = self.collate(batch)
-            results += [(p.text, p.confidence) for p in self.predict(tensors)]
-        return results
 
     def predict(self, tensors: list[torch.Tensor]) -> list[Prediction]:
         """The kept predictions for one batch preprocessed by :attr:`collate` (a tensor per model);
@@ -443,6 +439,33 @@ def score_predictions(labels: list[str], predictions: list[Prediction], opt,
     return n_correct, norm_ED
 
 
+def evaluate_loader(read_batch, evaluation_loader, opt, metrics: RecognitionMetrics | None = None):
+    """The scoring loop :func:`validation` and :func:`ensemble_validation` share. ``read_batch``
+    takes a loader batch's inputs and labels and returns its predictions and the seconds the
+    model took. Returns upstream's tuple without its loss: (accuracy %, norm_ED, predictions of
+    the last batch, their confidences, the last batch's labels, total forward time in seconds,
+    number of samples)."""
+    n_correct = 0
+    norm_ED = 0.0
+    length_of_data = 0
+    infer_time = 0.0
+    preds_str: list[str] = []
+    confidence_score_list: list[float] = []
+    labels: list[str] = []
+    for inputs, labels in evaluation_loader:
+        length_of_data += len(labels)
+        predictions, seconds = read_batch(inputs, labels)
+        infer_time += seconds
+        preds_str = [p.text for p in predictions]
+        confidence_score_list = [p.confidence for p in predictions]
+        correct, similarity = score_predictions(labels, predictions, opt, metrics)
+        n_correct += correct
+        norm_ED += similarity
+    accuracy = n_correct / float(length_of_data) * 100 if length_of_data else 0.0
+    norm_ED = norm_ED / float(length_of_data) if length_of_data else 0.0
+    return accuracy, norm_ED, preds_str, confidence_score_list, labels, infer_time, length_of_data
+
+
 def validation(model, criterion, evaluation_loader, converter, opt, metrics: RecognitionMetrics | None = None,
                amp_dtype: torch.dtype | None = None):
     """Evaluate over a loader. Returns upstream's tuple: (valid loss, accuracy %, norm_ED,
@@ -452,59 +475,30 @@ def validation(model, criterion, evaluation_loader, converter, opt, metrics: Rec
     stays upstream's because DTRB users unpack it. ``amp_dtype``: see :func:`run_model`
     (test.py --amp; train.py validates in float32 whatever precision it trains in)."""
     device = next(model.parameters()).device
-    n_correct = 0
-    norm_ED = 0.0
-    length_of_data = 0
-    infer_time = 0.0
     valid_loss_avg = Averager()
-    preds_str: list[str] = []
-    confidence_score_list: list[float] = []
-    labels: list[str] = []
 
-    for image_tensors, labels in evaluation_loader:
-        batch_size = image_tensors.size(0)
-        length_of_data += batch_size
+    def read_batch(image_tensors, labels):
         image = image_tensors.to(device)
-
         start_time = time.time()
         preds = run_model(model, image, opt, stop_at_eos=False, amp_dtype=amp_dtype)
-        infer_time += time.time() - start_time
-
+        seconds = time.time() - start_time
         valid_loss_avg.add(validation_loss(criterion, image, labels, converter, opt, preds))
-        predictions = decode_predictions(preds, converter, opt)
-        preds_str = [p.text for p in predictions]
-        confidence_score_list = [p.confidence for p in predictions]
-        correct, similarity = score_predictions(labels, predictions, opt, metrics)
-        n_correct += correct
-        norm_ED += similarity
+        return decode_predictions(preds, converter, opt), seconds
 
-    accuracy = n_correct / float(length_of_data) * 100 if length_of_data else 0.0
-    norm_ED = norm_ED / float(length_of_data) if length_of_data else 0.0
-    return (valid_loss_avg.val(), accuracy, norm_ED, preds_str, confidence_score_list, labels,
-            infer_time, length_of_data)
+    scores = evaluate_loader(read_batch, evaluation_loader, opt, metrics)
+    return (valid_loss_avg.val(),) + scores
 
 
 def ensemble_validation(ensemble: Ensemble, evaluation_loader, opt, metrics: RecognitionMetrics | None = None):
     """:func:`validation` for an :class:`Ensemble` over a loader whose collate is the ensemble's:
     the same tuple, with a loss of nan (the models' losses are of different models and the kept
     reading has none)."""
-    n_correct, norm_ED, length_of_data, infer_time = 0, 0.0, 0, 0.0
-    preds_str: list[str] = []
-    confidence_score_list: list[float] = []
-    labels: list[str] = []
-    for tensors, labels in evaluation_loader:
-        length_of_data += len(labels)
+    def read_batch(tensors, labels):
         start_time = time.time()
         predictions = ensemble.predict(tensors)
-        infer_time += time.time() - start_time
-        preds_str = [p.text for p in predictions]
-        confidence_score_list = [p.confidence for p in predictions]
-        correct, similarity = score_predictions(labels, predictions, opt, metrics)
-        n_correct += correct
-        norm_ED += similarity
-    accuracy = n_correct / float(length_of_data) * 100 if length_of_data else 0.0
-    norm_ED = norm_ED / float(length_of_data) if length_of_data else 0.0
-    return (float('nan'), accuracy, norm_ED, preds_str, confidence_score_list, labels, infer_time, length_of_data)
+        return predictions, time.time() - start_time
+
+    return (float('nan'),) + evaluate_loader(read_batch, evaluation_loader, opt, metrics)
 
 
 def make_eval_loader(root: str, opt, batch_size: int, shuffle: bool = False, collate=None):
