@@ -12,7 +12,8 @@ import torch
 import torch.utils.data
 
 from dataset import IMAGE_EXTENSIONS, RawDataset, list_skipped_files
-from inference import Ensemble, add_ensemble_option, ensemble_member_options, make_reader
+from inference import (Ensemble, add_ensemble_option, check_ensemble_flags, ensemble_member_options,
+                       make_reader)
 from lexicon import add_lexicon_options
 from model import read_model_config
 from pattern import add_pattern_options
@@ -131,6 +132,7 @@ def main(argv=None):
         raise ValueError(f'--output {args.output!r}: expected a file name ending in .csv or .jsonl')
     check_amp_flags(args)
     # before the command line is finished for --saved_model, whose model flags it then holds
+    check_ensemble_flags(args)
     ensemble_options = [ensemble_member_options(args, path) for path in args.ensemble]
     opt = finish_common_options(args, read_model_config(args.saved_model))
     opt.ensemble_options = ensemble_options

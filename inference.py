@@ -32,7 +32,7 @@ import torch.utils.data
 from PIL import Image
 
 from dataset import AlignCollate, hierarchical_dataset
-from lexicon import lexicon_for, lexicon_weight, read_with_lexicon
+from lexicon import lexicon_for, lexicon_weight, line_log_likelihoods, read_with_lexicon
 from model import Model, baidu_ctc_cost, load_checkpoint, read_model_config
 from pattern import pattern_for, read_with_pattern
 from utils import (MODEL_OPTION_DEFAULTS, OVERRIDABLE_OPTIONS, Averager, AttnLabelConverter, InputError,
@@ -278,14 +278,18 @@ class Recognizer(BatchReader):
         opt.pattern = pattern
         return cls(opt, device)
 
-    @torch.no_grad()
     def predict(self, tensors: torch.Tensor) -> list[Prediction]:
         """Predictions for a preprocessed batch [B, C, imgH, imgW] (what AlignCollate makes)."""
+        return self.predict_with_logits(tensors)[0]
+
+    @torch.no_grad()
+    def predict_with_logits(self, tensors: torch.Tensor) -> tuple[list[Prediction], torch.Tensor]:
+        """:meth:`predict`'s predictions and the logits [B, T, num_class] they were decoded from."""
         if self.onnx is not None:
             preds = self.onnx(tensors)
         else:
             preds = run_model(self.model, tensors.to(self.device), self.opt, amp_dtype=self.amp_dtype)
-        return decode_predictions(preds, self.converter, self.opt)
+        return decode_predictions(preds, self.converter, self.opt), preds
 
 
 class EnsembleCollate:
@@ -303,19 +307,54 @@ class EnsembleCollate:
         return tensors, [item for _, item in batch]
 
 
+ENSEMBLE_RULES = ('confidence', 'likelihood')
+
+
+def likeliest_reading(candidates: list[Prediction], log_probs: list[torch.Tensor], index: dict[str, int]) -> int:
+    """Which of ``candidates`` (one model's reading each) the models together find likeliest: each
+    distinct text scored by the sum over the models of its CTC log-likelihood under their frames
+    (``log_probs``, [T, num_class] each, over every alignment, not only the greedy one), so that
+    every model weighs every other model's reading. Of the models that read the kept text, the
+    most confident; on a tie, the first."""
+    def order(k: int) -> tuple[float, int]:
+        return candidates[k].confidence, -k
+    texts = list(dict.fromkeys(candidate.text for candidate in candidates))
+    if len(texts) > 1:
+        scores = {text: sum(line_log_likelihoods(frames, [text], index)[0] for frames in log_probs) for text in texts}
+        best_text = max(texts, key=lambda text: (scores[text], -texts.index(text)))
+    else:
+        best_text = texts[0]
+    return max((k for k, candidate in enumerate(candidates) if candidate.text == best_text), key=order)
+
+
 class Ensemble(BatchReader):
-    """Several trained recognisers read every image, and each image keeps the reading of the
-    most confident one (the first model's on a tie). Models that go wrong on different images
-    read more together than either alone: README's model card measures the shipped pair. Each
-    model reads the image at its own size (a 48-high and a 64-high model pair well), from its own
-    configuration; ``read``, ``collate`` and ``predict`` work as :class:`Recognizer`'s do.
+    """Several trained recognisers read every image, and each image keeps one of their readings
+    (the first model's on a tie). Models that go wrong on different images read more together
+    than either alone: README's model card measures the shipped pair. Each model reads the image
+    at its own size (a 48-high and a 64-high model pair well), from its own configuration;
+    ``read``, ``collate`` and ``predict`` work as :class:`Recognizer`'s do.
 
-    Confidences are compared as they are (products of per-step probabilities), so the models
-    should be of one kind (CTC with CTC) and trained on similar data."""
+    ``rule`` picks the reading kept: ``'confidence'`` (the default) the most confident one, its
+    confidence compared as it is (a product of per-step probabilities), so the models should be
+    of one kind and trained on similar data; ``'likelihood'`` the one the models together find
+    likeliest (:func:`likeliest_reading`), for CTC models of one alphabet."""
 
-    def __init__(self, members: list[Recognizer]):
+    def __init__(self, members: list[Recognizer], rule: str = 'confidence'):
         if not members:
             raise ValueError('an ensemble needs at least one model')
+        if rule not in ENSEMBLE_RULES:
+            raise ValueError(f'unknown ensemble rule {rule!r}; expected one of {", ".join(ENSEMBLE_RULES)}')
+        if rule == 'likelihood':
+            for member in members:
+                if 'CTC' not in member.opt.Prediction:
+                    raise InputError(f'--ensemble_rule likelihood: {member.opt.saved_model} is an '
+                                     f'{member.opt.Prediction} model; the rule scores readings by their CTC '
+                                     'likelihood, so every model must be CTC (use --ensemble_rule confidence)')
+                if member.converter.character != members[0].converter.character:
+                    raise InputError(f'--ensemble_rule likelihood: {member.opt.saved_model} has another alphabet '
+                                     f'than {members[0].opt.saved_model}; the rule scores each reading under '
+                                     'every model, so they need one alphabet (use --ensemble_rule confidence)')
+        self.rule = rule
         self.members = members
         self.opt = members[0].opt
         self.device = members[0].device
@@ -326,19 +365,28 @@ class Ensemble(BatchReader):
 
     @classmethod
     def from_checkpoints(cls, paths: Iterable[str | os.PathLike], device: torch.device | None = None,
-                         **options) -> 'Ensemble':
+                         rule: str = 'confidence', **options) -> 'Ensemble':
         """Load each of ``paths`` as :meth:`Recognizer.from_checkpoint` does, with the same
         ``options`` (``amp``, ``min_aspect``, ``lexicon``, ``lexicon_weight``, ``pattern``, or
-        model flags every checkpoint shares)."""
-        return cls([Recognizer.from_checkpoint(path, device, **options) for path in paths])
+        model flags every checkpoint shares); ``rule`` as --ensemble_rule."""
+        return cls([Recognizer.from_checkpoint(path, device, **options) for path in paths], rule)
 
     def predict(self, tensors: list[torch.Tensor]) -> list[Prediction]:
         """The kept predictions for one batch preprocessed by :attr:`collate` (a tensor per model);
         each one's ``model`` says whose reading it is."""
-        readings = [member.predict(batch) for member, batch in zip(self.members, tensors)]
+        if self.rule == 'likelihood':
+            outputs = [member.predict_with_logits(batch) for member, batch in zip(self.members, tensors)]
+            readings = [predictions for predictions, _ in outputs]
+            log_probs = [logits.float().log_softmax(2).cpu() for _, logits in outputs]
+            index = self.members[0].converter.dict
+        else:
+            readings = [member.predict(batch) for member, batch in zip(self.members, tensors)]
         kept = []
-        for candidates in zip(*readings):
-            best = max(range(len(candidates)), key=lambda k: (candidates[k].confidence, -k))
+        for i, candidates in enumerate(zip(*readings)):
+            if self.rule == 'likelihood':
+                best = likeliest_reading(list(candidates), [frames[i] for frames in log_probs], index)
+            else:
+                best = max(range(len(candidates)), key=lambda k: (candidates[k].confidence, -k))
             kept.append(Prediction(candidates[best].text, candidates[best].confidence, best))
             self.readings_kept[best] += 1
         return kept
@@ -346,15 +394,26 @@ class Ensemble(BatchReader):
     def summary(self) -> str:
         """One line: how many readings each model gave."""
         counts = ', '.join(f'{n:,} from {member.opt.saved_model}' for n, member in zip(self.readings_kept, self.members))
-        return f'ensemble: the most confident of {len(self.members)} models kept per image ({counts})'
+        kept = 'the most confident' if self.rule == 'confidence' else 'the likeliest reading'
+        return f'ensemble: {kept} of {len(self.members)} models kept per image ({counts})'
 
 
 def add_ensemble_option(parser: argparse.ArgumentParser) -> None:
-    """--ensemble, the same flag in test.py and demo.py."""
+    """--ensemble and --ensemble_rule, the same flags in test.py and demo.py."""
     parser.add_argument('--ensemble', nargs='+', default=[], metavar='CHECKPOINT',
                         help='more checkpoints (.pth or .onnx, each with its configuration beside it) to '
                              'read every image too; each image keeps the most confident reading, '
                              '--saved_model\'s on a tie (e.g. the shipped 48- and 64-high models)')
+    parser.add_argument('--ensemble_rule', choices=ENSEMBLE_RULES, default='confidence',
+                        help='with --ensemble, the reading kept: the most confident (default), or the one '
+                             'the models together find likeliest (CTC models of one alphabet)')
+
+
+def check_ensemble_flags(args: argparse.Namespace) -> None:
+    """Raises InputError for --ensemble_rule likelihood without --ensemble (before any model loads)."""
+    if getattr(args, 'ensemble_rule', 'confidence') != 'confidence' and not getattr(args, 'ensemble', None):
+        raise InputError(f'--ensemble_rule {args.ensemble_rule} is given without --ensemble; add the checkpoints '
+                         'to read beside --saved_model')
 
 
 def ensemble_member_options(args: argparse.Namespace, path: str) -> argparse.Namespace:
@@ -393,7 +452,8 @@ def make_reader(opt: argparse.Namespace, device: torch.device, verbose: bool = T
     first = Recognizer(opt, device, verbose=verbose)
     if not members:
         return first
-    return Ensemble([first] + [Recognizer(member, device, verbose=verbose) for member in members])
+    return Ensemble([first] + [Recognizer(member, device, verbose=verbose) for member in members],
+                    getattr(opt, 'ensemble_rule', 'confidence'))
 
 
 # ------------------------------------------------------------------ evaluation over LMDB datasets

@@ -198,7 +198,7 @@ def _spellings(emissions: Sequence[list[tuple[int, float]]], character: Sequence
     return [text for _, text in beam]
 
 
-def _line_log_likelihoods(log_probs: torch.Tensor, lines: Sequence[str], index: dict[str, int]) -> list[float]:
+def line_log_likelihoods(log_probs: torch.Tensor, lines: Sequence[str], index: dict[str, int]) -> list[float]:
     """log P_ctc(line | frames) of each line, over every alignment."""
     used = sorted({index[ch] for line in lines for ch in line})
     columns = [0] + used  # blank first; the log-softmax was taken over every class already
@@ -244,7 +244,7 @@ def rescore_reading(log_probs: torch.Tensor, text: str, character: Sequence[str]
             continue
         candidates = list(kinds)
         lines = [' '.join(chosen[:k] + [c] + chosen[k + 1:]) for c in candidates]
-        likelihoods = _line_log_likelihoods(log_probs, lines, index)
+        likelihoods = line_log_likelihoods(log_probs, lines, index)
         scores = [ll - penalty[kinds[c]] for ll, c in zip(likelihoods, candidates)]
         if greedy_score is None:
             greedy_score = likelihoods[0]

@@ -261,3 +261,13 @@ def test_ensemble_errors_are_one_line(learned_model, constant_model, image_folde
                                    '--workers', '0'] + argv)
         assert expected in f'{info.value.code} {capsys.readouterr().err}', argv
     assert not os.path.exists('log_demo_result.txt')
+
+
+def test_ensemble_rule_without_ensemble_is_one_line(learned_model, image_folder):
+    from utils import run_script
+    with pytest.raises(SystemExit) as info:
+        run_script(demo.main, ['--image_folder', 'demo_images', '--saved_model', learned_model.checkpoint,
+                               '--workers', '0', '--ensemble_rule', 'likelihood'])
+    assert str(info.value.code) == ('error: --ensemble_rule likelihood is given without --ensemble; add the '
+                                    'checkpoints to read beside --saved_model')
+    assert not os.path.exists('log_demo_result.txt')

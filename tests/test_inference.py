@@ -163,3 +163,41 @@ def test_a_colour_model_beside_a_grey_saved_model_is_one_line(learned_model, tmp
     with pytest.raises(inference.InputError, match=rf'--ensemble {colour} reads colour images and --saved_model '
                                                    r'.* grey ones; give the colour model as --saved_model'):
         inference.make_reader(opt, torch.device('cpu'))
+
+
+def test_the_likelihood_rule_keeps_the_reading_both_models_support():
+    """Model A reads 'ab' fairly sure (0.475) but finds 'ac' nearly as likely; model B reads 'ac'
+    less sure (0.42) and finds 'ab' very unlikely: the most confident reading is A's, the
+    likeliest under both is B's."""
+    from conftest import ctc_frames
+    from utils import CTCLabelConverter
+    converter = CTCLabelConverter('abc')
+    a = ctc_frames([{'a': 0.95}, {'b': 0.5, 'c': 0.48}], converter)
+    b = ctc_frames([{'a': 0.6}, {'c': 0.7, 'b': 0.01}], converter)
+    candidates = [inference.Prediction('ab', 0.475), inference.Prediction('ac', 0.42)]
+    assert inference.likeliest_reading(candidates, [a, b], converter.dict) == 1
+    # with B nearly as sure of 'b' as of 'c', A's reading is the likelier under both
+    b_unsure = ctc_frames([{'a': 0.6}, {'c': 0.47, 'b': 0.46}], converter)
+    unsure = [inference.Prediction('ab', 0.475), inference.Prediction('ac', 0.282)]
+    assert inference.likeliest_reading(unsure, [a, b_unsure], converter.dict) == 0
+    # one text read by both: the more confident of them is kept, the first on a tie
+    same = [inference.Prediction('ab', 0.3), inference.Prediction('ab', 0.4), inference.Prediction('ab', 0.4)]
+    assert inference.likeliest_reading(same, [a, a, a], converter.dict) == 1
+
+
+def test_the_likelihood_rule_reads_and_names_its_limits(learned_model, constant_model, render_word, tmp_path):
+    # the learned model read 128 wide and padded: it reads the words too, less sure of them
+    wide = resized_copy(learned_model.checkpoint, tmp_path, imgW=128, PAD=True)
+    images = [Image.open(io.BytesIO(render_word(word))) for word in LEARNED_WORDS]
+    ensemble = inference.Ensemble.from_checkpoints([learned_model.checkpoint, wide], rule='likelihood')
+    assert [text for text, _ in ensemble.read(images)] == list(LEARNED_WORDS)
+    assert ensemble.summary().startswith('ensemble: the likeliest reading of 2 models kept per image (')
+    other_alphabet = constant_model('CTC', 'abcdefghijklmnopqrsA', 'A', describe=True)
+    with pytest.raises(inference.InputError, match='has another alphabet than .*; the rule scores each reading '
+                                                   'under every model, so they need one alphabet'):
+        inference.Ensemble.from_checkpoints([learned_model.checkpoint, other_alphabet.checkpoint], rule='likelihood')
+    attn = constant_model('Attn', 'abc', 'a', describe=True)
+    with pytest.raises(inference.InputError, match='is an Attn model; .* every model must be CTC'):
+        inference.Ensemble.from_checkpoints([learned_model.checkpoint, attn.checkpoint], rule='likelihood')
+    with pytest.raises(ValueError, match="unknown ensemble rule 'vote'"):
+        inference.Ensemble.from_checkpoints([learned_model.checkpoint], rule='vote')

@@ -527,3 +527,20 @@ def test_benchmark_all_eval_with_an_ensemble(learned_model, constant_model, tmp_
     assert out[-2].startswith('accuracy: IIIT5k_3000: 100.000\t') and 'total_accuracy: 100.000\t' in out[-2]
     assert out[-1] == (f'ensemble: the most confident of 2 models kept per image (10 from '
                        f'{learned_model.checkpoint}, 10 from {constant.checkpoint})')
+
+
+def test_ensemble_rule_likelihood_evaluates_and_says_so(learned_model, tmp_path, monkeypatch, capsys):
+    import json
+    from model import config_path
+    monkeypatch.chdir(tmp_path)
+    # the learned model read 128 wide and padded: the same words, less sure of them
+    shutil.copy(learned_model.checkpoint, 'wide.pth')
+    config = json.loads(config_path(learned_model.checkpoint).read_text(encoding='utf-8'))
+    config.update(imgW=128, PAD=True)
+    config_path('wide.pth').write_text(json.dumps(config), encoding='utf-8')
+    argv = eval_argv(learned_model.args, learned_model.lmdb, learned_model.checkpoint, '--ensemble', 'wide.pth',
+                     '--ensemble_rule', 'likelihood')
+    assert test_script.main(argv) == 100.0
+    # both read each word alike, so the more confident of the two readings is kept
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f'ensemble: the likeliest reading of 2 models kept per image (4 from {learned_model.checkpoint}, 0 from wide.pth)')
