@@ -1,6 +1,7 @@
 """korean/models/: the shipped Korean model loads with no flag and reads Korean words it never
 saw in training, drawn in fonts it never saw (its own held-out words, rendered here), and
-train.py fine-tunes from it with the flags README gives."""
+train.py fine-tunes from it with the flags README gives; with the 64-high model beside it
+(--ensemble) the pair reads those images at least as well as it alone."""
 import functools
 import io
 import os
