@@ -12,13 +12,11 @@ import torch
 import torch.utils.data
 
 from dataset import IMAGE_EXTENSIONS, RawDataset, list_skipped_files
-from inference import (Ensemble, add_ensemble_option, check_ensemble_flags, ensemble_member_options,
-                       make_reader)
+from inference import Ensemble, add_ensemble_option, finish_reading_options, make_reader
 from lexicon import add_lexicon_options
-from model import read_model_config
 from pattern import add_pattern_options
 from utils import (add_amp_options, add_common_options, add_min_aspect_option, check_amp_flags, configure_cuda,
-                   finish_common_options, pick_device, run_script)
+                   pick_device, run_script)
 
 DEMO_LOG = './log_demo_result.txt'
 OUTPUT_FORMATS = ('.csv', '.jsonl')
@@ -131,11 +129,7 @@ def main(argv=None):
     if args.output and not args.output.lower().endswith(OUTPUT_FORMATS):
         raise ValueError(f'--output {args.output!r}: expected a file name ending in .csv or .jsonl')
     check_amp_flags(args)
-    # before the command line is finished for --saved_model, whose model flags it then holds
-    check_ensemble_flags(args)
-    ensemble_options = [ensemble_member_options(args, path) for path in args.ensemble]
-    opt = finish_common_options(args, read_model_config(args.saved_model))
-    opt.ensemble_options = ensemble_options
+    opt = finish_reading_options(args)
     configure_cuda(opt)
     return demo(opt)
 

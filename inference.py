@@ -310,21 +310,26 @@ class EnsembleCollate:
 ENSEMBLE_RULES = ('confidence', 'likelihood')
 
 
+def most_confident(candidates: list[Prediction], among: Iterable[int] | None = None) -> int:
+    """The index of the most confident of ``candidates`` (only those ``among``, when given); on a
+    tie, the first."""
+    among = range(len(candidates)) if among is None else among
+    return max(among, key=lambda k: (candidates[k].confidence, -k))
+
+
 def likeliest_reading(candidates: list[Prediction], log_probs: list[torch.Tensor], index: dict[str, int]) -> int:
     """Which of ``candidates`` (one model's reading each) the models together find likeliest: each
     distinct text scored by the sum over the models of its CTC log-likelihood under their frames
     (``log_probs``, [T, num_class] each, over every alignment, not only the greedy one), so that
     every model weighs every other model's reading. Of the models that read the kept text, the
     most confident; on a tie, the first."""
-    def order(k: int) -> tuple[float, int]:
-        return candidates[k].confidence, -k
     texts = list(dict.fromkeys(candidate.text for candidate in candidates))
     if len(texts) > 1:
         scores = {text: sum(line_log_likelihoods(frames, [text], index)[0] for frames in log_probs) for text in texts}
         best_text = max(texts, key=lambda text: (scores[text], -texts.index(text)))
     else:
         best_text = texts[0]
-    return max((k for k, candidate in enumerate(candidates) if candidate.text == best_text), key=order)
+    return most_confident(candidates, [k for k, candidate in enumerate(candidates) if candidate.text == best_text])
 
 
 class Ensemble(BatchReader):
@@ -356,8 +361,6 @@ class Ensemble(BatchReader):
                                      'every model, so they need one alphabet (use --ensemble_rule confidence)')
         self.rule = rule
         self.members = members
-        self.opt = members[0].opt
-        self.device = members[0].device
         self.collate = EnsembleCollate(members)
         # the images are decoded once, in colour if any model reads colour
         self.mode = 'RGB' if any(member.mode == 'RGB' for member in members) else 'L'
@@ -374,19 +377,16 @@ class Ensemble(BatchReader):
     def predict(self, tensors: list[torch.Tensor]) -> list[Prediction]:
         """The kept predictions for one batch preprocessed by :attr:`collate` (a tensor per model);
         each one's ``model`` says whose reading it is."""
+        outputs = [member.predict_with_logits(batch) for member, batch in zip(self.members, tensors)]
         if self.rule == 'likelihood':
-            outputs = [member.predict_with_logits(batch) for member, batch in zip(self.members, tensors)]
-            readings = [predictions for predictions, _ in outputs]
             log_probs = [logits.float().log_softmax(2).cpu() for _, logits in outputs]
             index = self.members[0].converter.dict
-        else:
-            readings = [member.predict(batch) for member, batch in zip(self.members, tensors)]
         kept = []
-        for i, candidates in enumerate(zip(*readings)):
+        for i, candidates in enumerate(zip(*(predictions for predictions, _ in outputs))):
             if self.rule == 'likelihood':
                 best = likeliest_reading(list(candidates), [frames[i] for frames in log_probs], index)
             else:
-                best = max(range(len(candidates)), key=lambda k: (candidates[k].confidence, -k))
+                best = most_confident(list(candidates))
             kept.append(Prediction(candidates[best].text, candidates[best].confidence, best))
             self.readings_kept[best] += 1
         return kept
@@ -439,9 +439,21 @@ def ensemble_member_options(args: argparse.Namespace, path: str) -> argparse.Nam
     return finish_common_options(member, config)
 
 
+def finish_reading_options(args: argparse.Namespace) -> argparse.Namespace:
+    """demo.py's and test.py's parsed command line finished: --saved_model's options
+    (``utils.finish_common_options`` with its configuration), holding in ``ensemble_options``
+    those of each --ensemble checkpoint, built first, while the model flags still say which the
+    user typed (they describe --saved_model only)."""
+    check_ensemble_flags(args)
+    ensemble_options = [ensemble_member_options(args, path) for path in args.ensemble]
+    opt = finish_common_options(args, read_model_config(args.saved_model))
+    opt.ensemble_options = ensemble_options
+    return opt
+
+
 def make_reader(opt: argparse.Namespace, device: torch.device, verbose: bool = True) -> 'Recognizer | Ensemble':
     """demo.py's and test.py's reader: a :class:`Recognizer` of --saved_model, or with --ensemble
-    (``opt.ensemble_options``, from :func:`ensemble_member_options`) an :class:`Ensemble` with
+    (``opt.ensemble_options``, from :func:`finish_reading_options`) an :class:`Ensemble` with
     --saved_model first. Raises InputError where a model reads colour and --saved_model grey: the
     images are decoded as --saved_model reads them, so that model would get grey images."""
     members = getattr(opt, 'ensemble_options', None) or []

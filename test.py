@@ -15,9 +15,9 @@ import torch
 # DTRB code does `from test import validation`
 from dataset import AlignCollate, hierarchical_dataset  # noqa: F401
 from inference import (CASE_INSENSITIVE_ALNUM, Ensemble, Prediction, add_ensemble_option,  # noqa: F401
-                       check_ensemble_flags, comparable, decode_predictions, empty_text_input,
-                       ensemble_member_options, ensemble_validation, load_model_for_inference, make_eval_loader,
-                       make_reader, print_model_parameters, run_model, validation, validation_loss)
+                       comparable, decode_predictions, empty_text_input, ensemble_validation,
+                       finish_reading_options, load_model_for_inference, make_eval_loader, make_reader,
+                       print_model_parameters, run_model, validation, validation_loss)
 from lexicon import add_lexicon_options, lexicon_for, lexicon_weight
 from model import (baidu_ctc_cost, baidu_ctc_loss_class, config_path, flat_targets,  # noqa: F401
                    make_criterion, read_model_config)
@@ -235,11 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None):
     args = build_parser().parse_args(argv)
     check_amp_flags(args)
-    # before the command line is finished for --saved_model, whose model flags it then holds
-    check_ensemble_flags(args)
-    ensemble_options = [ensemble_member_options(args, path) for path in args.ensemble]
-    opt = finish_common_options(args, read_model_config(args.saved_model))
-    opt.ensemble_options = ensemble_options
+    opt = finish_reading_options(args)
     lexicon_for(opt)  # bad --lexicon / --pattern flags or files fail before any data is read
     pattern_for(opt, make_converter(opt))
     if opt.baiduCTC:

@@ -157,9 +157,7 @@ def test_a_colour_model_beside_a_grey_saved_model_is_one_line(learned_model, tmp
     colour = resized_copy(learned_model.checkpoint, tmp_path, rgb=True, input_channel=3)
     args = demo.build_parser().parse_args(['--image_folder', '.', '--saved_model', learned_model.checkpoint,
                                            '--ensemble', str(colour)])
-    member = inference.ensemble_member_options(args, str(colour))
-    opt = inference.finish_common_options(args, inference.read_model_config(learned_model.checkpoint))
-    opt.ensemble_options = [member]
+    opt = inference.finish_reading_options(args)
     with pytest.raises(inference.InputError, match=rf'--ensemble {colour} reads colour images and --saved_model '
                                                    r'.* grey ones; give the colour model as --saved_model'):
         inference.make_reader(opt, torch.device('cpu'))

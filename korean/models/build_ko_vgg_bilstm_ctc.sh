@@ -325,7 +325,7 @@ if has_stage 6; then
   fine_tune_wide 6 0.5-0.15-0.15-0.2 0.0005 "$STAGE6_ITER" "$STAGE6_MINUTES" 12
 fi
 
-# the lexicon file of stages 7 to 14: 400,000 word-like labels from wordfreq's Korean list,
+# the lexicon file of stages 7 to 15: 400,000 word-like labels from wordfreq's Korean list,
 # held-out words left out, written once for whichever of them run
 if has_stage 7 8 9 10 11 12 13 14 15; then
   "$PY" korean/text_sources.py lexicon_words --output "$LEXICON" --seed 91 \
