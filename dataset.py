@@ -106,28 +106,173 @@ def pad_resized_width(width: int, height: int, imgH: int, imgW: int) -> int:
     return min(math.ceil(imgH * ratio), imgW)
 
 
+# ----------------------------------------------------------------------------------------------
+# vertical text (reading only)
+#
+# Korean signs, banners and book spines often stack the characters top to bottom, each upright.
+# A Hangul syllable fills a square, so such a column is a run of near-square cells; laid out
+# left to right it is an ordinary horizontal line, which any model trained on horizontal text
+# reads. The cells are found from the image alone: rows between two characters hold little
+# horizontal contrast, and each cell's ink is about as tall as the column is wide.
+
+VERTICAL_CUT_SEARCH = 0.3  # a cut may move this share of a cell from the even split, to a gap
+# of the column's width, kept around each character's ink: narrower margins read no better, and
+# wider ones are read as spaces
+VERTICAL_MARGIN = 0.15
+VERTICAL_MAX_CELLS = 40
+# the line's first and last rows: where the contrast rises this share of its range above the
+# floor (the tail of a ㄱ or the foot of a ㄴ is faint beside a whole syllable); whether the ink is
+# one character is judged on the rows above a quarter of it, which a faint tail does not stretch
+VERTICAL_END_SHARE = 0.1
+# ink less than this many times taller than wide is one character: a Hangul syllable's is 0.8 to
+# 1.2 times (condensed to wide faces), two stacked at least 1.7 times, and perspective or a tall
+# syllable (원, 역) stretches one
+VERTICAL_ONE_CHARACTER = 1.6
+
+
+def _smooth(profile: np.ndarray, width: int) -> np.ndarray:
+    if width <= 1:
+        return profile
+    return np.convolve(profile, np.ones(width) / width, mode='same')
+
+
+def _ink_extent(profile: np.ndarray, share: float = 0.25) -> tuple[int, int]:
+    """First and one-past-last index where a contrast profile rises above its floor by
+    ``share`` of its range."""
+    floor = np.percentile(profile, 10)
+    above = np.flatnonzero(profile > floor + share * (profile.max() - floor))
+    if len(above) == 0:
+        return 0, len(profile)
+    return int(above[0]), int(above[-1]) + 1
+
+
+def _vertical_cuts(rows: np.ndarray, top: int, bottom: int, cells: int) -> list[int]:
+    """Cut rows splitting [top, bottom) into ``cells``: the even split, each cut moved to the
+    row of least contrast near it."""
+    pitch = (bottom - top) / cells
+    reach = max(1, int(pitch * VERTICAL_CUT_SEARCH))
+    cuts = []
+    for k in range(1, cells):
+        even = int(round(top + k * pitch))
+        low, high = max(top + 1, even - reach), min(bottom - 1, even + reach + 1)
+        if high <= low:
+            cuts.append(even)
+            continue
+        window = rows[low:high]
+        lowest = int(np.argmin(window))
+        # the middle of the gap, not its edge next to a character
+        quiet = window <= window[lowest] + 0.1 * (window.max() - window[lowest])
+        first = last = lowest
+        while first > 0 and quiet[first - 1]:
+            first -= 1
+        while last < len(window) - 1 and quiet[last + 1]:
+            last += 1
+        cuts.append(low + (first + last + 1) // 2)
+    return cuts
+
+
+def _cell_score(rows: np.ndarray, ink_rows: np.ndarray, top: int, bottom: int, cuts: list[int],
+                column: float) -> float:
+    """How unlikely the cut is (lower is better): contrast left at the cuts, relative to the
+    text's, plus how far each cell's ink height is from the column's width (a square)."""
+    edges = [top] + cuts + [bottom]
+    # contrast every row has (a panel's edges, texture, noise) is no sign of a character
+    floor = float(np.percentile(rows, 10))
+    typical = max(float(np.median(rows[top:bottom])) - floor, 1e-6)
+    through_ink = float(np.mean([max(rows[c] - floor, 0.0) for c in cuts])) / typical if cuts else 0.0
+    shapes = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        inked = np.flatnonzero(ink_rows[a:b])
+        height = (inked[-1] - inked[0] + 1) if len(inked) else (b - a)
+        shapes.append(math.log(max(height, 1) / column) ** 2)
+    return through_ink + float(np.mean(shapes))
+
+
+def find_vertical_cells(image: Image.Image) -> tuple[list[int], int, int]:
+    """Where the characters of a vertical line are: the row edges of its cells (one more than
+    the cells, top to bottom) and the columns (x0, x1) they span, margins included. Ink about as
+    tall as wide is one character, the whole image; otherwise the number of characters is the
+    one whose cells are cut through the least contrast and come out nearest to square."""
+    grey = np.asarray(image.convert('L'), dtype=np.float32)
+    height, width = grey.shape
+    if height < 4 or width < 4:
+        return [0, height], 0, width
+    # contrast across rows and columns, less what a whole column (a panel's or border's side) or
+    # a whole row (its top and bottom) has: what is left is the characters'
+    across = np.abs(np.diff(grey, axis=1))
+    across = np.maximum(across - np.median(across, axis=0, keepdims=True), 0)
+    down = np.abs(np.diff(grey, axis=0))
+    down = np.maximum(down - np.median(down, axis=1, keepdims=True), 0)
+    left, right = _ink_extent(_smooth(down.sum(axis=0), max(1, width // 16)))
+    column = float(max(right - left, 1))
+    across_rows = across[:, left:right].sum(axis=1)
+    rows = _smooth(across_rows, max(1, width // 16))
+    # the line's ends by both kinds of contrast, since a horizontal stroke (ㅡ) has it only up and
+    # down; the cuts by contrast across alone, which placed them better
+    both = _smooth(across_rows + np.append(down[:, left:right].sum(axis=1), 0), max(1, width // 16))
+    core_top, core_bottom = _ink_extent(both)
+    if core_bottom - core_top < VERTICAL_ONE_CHARACTER * column:
+        return [0, height], 0, width
+    top, bottom = _ink_extent(both, VERTICAL_END_SHARE)
+    floor = np.percentile(rows, 10)
+    ink_rows = rows > floor + 0.25 * (rows.max() - floor)
+    span = bottom - top
+    fewest = max(2, int(span / (2.0 * column)))
+    most = min(VERTICAL_MAX_CELLS, max(fewest, int(math.ceil(span / (0.6 * column)))))
+    _, cells = min((_cell_score(rows, ink_rows, top, bottom, _vertical_cuts(rows, top, bottom, n), column), n)
+                   for n in range(fewest, most + 1))
+    margin = int(round(VERTICAL_MARGIN * column))
+    edges = [max(0, top - margin)] + _vertical_cuts(rows, top, bottom, cells) + [min(height, bottom + margin)]
+    return edges, max(0, left - margin), min(width, right + margin)
+
+
+def vertical_to_horizontal(image: Image.Image) -> Image.Image:
+    """Lay a vertical line of text (characters stacked top to bottom, each upright) out left to
+    right: the cells of :func:`find_vertical_cells` joined in reading order, each centred on the
+    tallest one's height and padded by repeating its top and bottom rows (which read better than
+    scaling each to one height or padding with the background's colour). An image of one
+    character is returned as it is."""
+    edges, x0, x1 = find_vertical_cells(image)
+    if len(edges) == 2:
+        return image
+    cells = [np.asarray(image.crop((x0, a, x1, b))) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    line_h = max(cell.shape[0] for cell in cells)
+    padded = []
+    for cell in cells:
+        above = (line_h - cell.shape[0]) // 2
+        rows = ((above, line_h - cell.shape[0] - above), (0, 0)) + (((0, 0),) if cell.ndim == 3 else ())
+        padded.append(np.pad(cell, rows, mode='edge'))
+    return Image.fromarray(np.concatenate(padded, axis=1), image.mode)
+
+
 class AlignCollate:
     """Collate (image, label) pairs into (tensor [B, C, imgH, imgW], list of labels).
 
     Without ``keep_ratio_with_pad`` every image is stretched to imgW x imgH (bicubic). With it,
     the width follows the aspect ratio (:func:`pad_resized_width`) and the rest of the canvas
     repeats the last column; ``min_aspect`` (reading only, 0 = off) first widens an image
-    narrower than that many times its height to that width. C is 3 when the first image is RGB,
-    else 1. ``None`` entries are dropped, as upstream.
+    narrower than that many times its height to that width. ``vertical`` (reading only, 0 = off)
+    lays an image at least that many times taller than wide out as a horizontal line first
+    (:func:`vertical_to_horizontal`). C is 3 when the first image is RGB, else 1. ``None``
+    entries are dropped, as upstream.
     """
 
     def __init__(self, imgH: int = 32, imgW: int = 100, keep_ratio_with_pad: bool = False,
-                 min_aspect: float = 0.0):
+                 min_aspect: float = 0.0, vertical: float = 0.0):
         self.imgH = imgH
         self.imgW = imgW
         self.keep_ratio_with_pad = keep_ratio_with_pad
         self.min_aspect = min_aspect
+        self.vertical = vertical
 
     def __call__(self, batch: Sequence[tuple[Image.Image, Any]]) -> tuple[torch.Tensor, list]:
         batch = [sample for sample in batch if sample is not None]
         if not batch:
             raise ValueError('AlignCollate got an empty batch')
         images, labels = zip(*batch)
+        if self.vertical:
+            images = [vertical_to_horizontal(image) if image.height >= self.vertical * image.width else image
+                      for image in images]
         if self.keep_ratio_with_pad:
             channels = 3 if images[0].mode == 'RGB' else 1
             pad = NormalizePAD((channels, self.imgH, self.imgW))

@@ -15,8 +15,8 @@ from dataset import IMAGE_EXTENSIONS, RawDataset, list_skipped_files
 from inference import Ensemble, add_ensemble_option, finish_reading_options, make_reader
 from lexicon import add_lexicon_options
 from pattern import add_pattern_options
-from utils import (add_amp_options, add_common_options, add_min_aspect_option, check_amp_flags, configure_cuda,
-                   pick_device, run_script)
+from utils import (add_amp_options, add_common_options, add_min_aspect_option, add_vertical_option, check_amp_flags,
+                   configure_cuda, pick_device, run_script)
 
 DEMO_LOG = './log_demo_result.txt'
 OUTPUT_FORMATS = ('.csv', '.jsonl')
@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--output', default='',
                         help='also write (path, prediction, confidence) to this .csv or .jsonl file')
     add_min_aspect_option(parser)
+    add_vertical_option(parser)
     add_lexicon_options(parser)
     add_pattern_options(parser)
     add_ensemble_option(parser)

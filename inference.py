@@ -37,7 +37,7 @@ from model import Model, baidu_ctc_cost, load_checkpoint, read_model_config
 from pattern import pattern_for, read_with_pattern
 from utils import (MODEL_OPTION_DEFAULTS, OVERRIDABLE_OPTIONS, Averager, AttnLabelConverter, InputError,
                    RecognitionMetrics, autocast_dtype, finish_common_options, make_converter,
-                   normalized_similarity, pick_device, reading_min_aspect)
+                   normalized_similarity, pick_device, reading_min_aspect, reading_vertical)
 
 CASE_INSENSITIVE_ALNUM = frozenset('0123456789abcdefghijklmnopqrstuvwxyz')
 
@@ -245,12 +245,12 @@ class Recognizer(BatchReader):
             self.model = load_model_for_inference(opt, self.device, verbose=verbose)
         self.amp_dtype = autocast_dtype(opt, self.device)
         self.collate = AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD,
-                                    min_aspect=reading_min_aspect(opt))
+                                    min_aspect=reading_min_aspect(opt), vertical=reading_vertical(opt))
         self.mode = 'RGB' if opt.rgb else 'L'
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: torch.device | None = None,
-                        amp: bool = False, min_aspect: float = 0.0,
+                        amp: bool = False, min_aspect: float = 0.0, vertical: float = 0.0,
                         lexicon: str | os.PathLike | Iterable[str | os.PathLike] | None = None,
                         lexicon_weight: float | None = None, pattern: str | None = None,
                         **flags) -> 'Recognizer':
@@ -259,7 +259,8 @@ class Recognizer(BatchReader):
         reads in mixed precision (bfloat16 on the CPU, float16 on CUDA), as demo.py --amp:
         faster where the hardware has it, and a few predictions may differ from float32.
         ``min_aspect`` widens narrow images before reading, as demo.py --min_aspect (4 for
-        licence-plate crops). ``lexicon`` (a word-list path or several) rescores CTC readings
+        licence-plate crops). ``vertical`` lays images that many times taller than wide out left
+        to right before reading, as demo.py --vertical (1.5 for vertical signs). ``lexicon`` (a word-list path or several) rescores CTC readings
         against it, ``lexicon_weight`` nats apart, as demo.py --lexicon / --lexicon_weight.
         ``pattern`` (a regular expression, or ``'plate'``) forces every CTC reading into that
         form, as demo.py --pattern."""
@@ -271,6 +272,7 @@ class Recognizer(BatchReader):
         opt = finish_common_options(argparse.Namespace(**values), read_model_config(path))
         opt.amp = amp
         opt.min_aspect = min_aspect
+        opt.vertical = vertical
         if isinstance(lexicon, (str, os.PathLike)):
             lexicon = [lexicon]
         opt.lexicon = [os.fspath(p) for p in lexicon] if lexicon is not None else None
@@ -370,7 +372,7 @@ class Ensemble(BatchReader):
     def from_checkpoints(cls, paths: Iterable[str | os.PathLike], device: torch.device | None = None,
                          rule: str = 'confidence', **options) -> 'Ensemble':
         """Load each of ``paths`` as :meth:`Recognizer.from_checkpoint` does, with the same
-        ``options`` (``amp``, ``min_aspect``, ``lexicon``, ``lexicon_weight``, ``pattern``, or
+        ``options`` (``amp``, ``min_aspect``, ``vertical``, ``lexicon``, ``lexicon_weight``, ``pattern``, or
         model flags every checkpoint shares); ``rule`` as --ensemble_rule."""
         return cls([Recognizer.from_checkpoint(path, device, **options) for path in paths], rule)
 
@@ -418,7 +420,7 @@ def check_ensemble_flags(args: argparse.Namespace) -> None:
 
 def ensemble_member_options(args: argparse.Namespace, path: str) -> argparse.Namespace:
     """The finished options of one --ensemble checkpoint: the command's reading flags (--amp,
-    --lexicon, --pattern, --min_aspect, --batch_max_length, ...) and the checkpoint's own model
+    --lexicon, --pattern, --min_aspect, --vertical, --batch_max_length, ...) and the checkpoint's own model
     configuration. ``args`` is the parsed command line before ``finish_common_options``: its
     model flags describe --saved_model, so they are not applied here.
 
@@ -577,7 +579,8 @@ def make_eval_loader(root: str, opt, batch_size: int, shuffle: bool = False, col
     """The datasets under ``root`` (every leaf LMDB, filtered as --data_filtering_off says), their
     log text and a loader over them, preprocessed as training reads images (or by ``collate``,
     e.g. an :class:`Ensemble`'s)."""
-    min_aspect = reading_min_aspect(opt)  # a bad flag fails before the datasets are opened
+    min_aspect = reading_min_aspect(opt)  # bad flags fail before the datasets are opened
+    vertical = reading_vertical(opt)
     eval_data, eval_data_log = hierarchical_dataset(root=root, opt=opt)
     if len(eval_data) == 0:
         raise ValueError(f'{root}: no sample is left after filtering (every label is longer than '
@@ -586,6 +589,6 @@ def make_eval_loader(root: str, opt, batch_size: int, shuffle: bool = False, col
     loader = torch.utils.data.DataLoader(
         eval_data, batch_size=batch_size, shuffle=shuffle, num_workers=int(opt.workers),
         collate_fn=collate or AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD,
-                                           min_aspect=min_aspect),
+                                           min_aspect=min_aspect, vertical=vertical),
         pin_memory=torch.cuda.is_available())
     return eval_data, eval_data_log, loader

@@ -23,8 +23,8 @@ from model import (baidu_ctc_cost, baidu_ctc_loss_class, config_path, flat_targe
                    make_criterion, read_model_config)
 from pattern import add_pattern_options, pattern_for
 from utils import (Averager, InputError, RecognitionMetrics, add_amp_options, add_common_options,  # noqa: F401
-                   add_min_aspect_option, align, autocast_dtype, check_amp_flags, configure_cuda, finish_common_options,
-                   make_converter, normalized_similarity, pick_device, run_script, write_text_atomically)
+                   add_min_aspect_option, add_vertical_option, align, autocast_dtype, check_amp_flags, configure_cuda,
+                   finish_common_options, make_converter, normalized_similarity, pick_device, run_script, write_text_atomically)
 
 BENCHMARK_SETS = ['IIIT5k_3000', 'SVT', 'IC03_860', 'IC03_867', 'IC13_857', 'IC13_1015',
                   'IC15_1811', 'IC15_2077', 'SVTP', 'CUTE80']
@@ -224,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                              f'confused character pairs) and {WORST_ERRORS_PNG} (the worst errors) into '
                              'the result folder (one sub-folder per set with --benchmark_all_eval)')
     add_min_aspect_option(parser)
+    add_vertical_option(parser)
     add_lexicon_options(parser)
     add_pattern_options(parser)
     add_ensemble_option(parser)

@@ -644,6 +644,25 @@ def reading_min_aspect(opt) -> float:
     return min_aspect
 
 
+def add_vertical_option(parser: argparse.ArgumentParser) -> None:
+    """--vertical, the same reading flag in test.py and demo.py."""
+    parser.add_argument('--vertical', type=float, default=0.0, metavar='RATIO',
+                        help='read an image at least RATIO times as tall as wide as vertical text (characters '
+                             'stacked top to bottom, as on vertical Korean signs): its characters are laid out '
+                             'left to right first (e.g. 1.2; default 0, off)')
+
+
+def reading_vertical(opt) -> float:
+    """The --vertical ratio to read with (0 for options without the flag: train.py, DTRB code).
+
+    Raises InputError for a ratio below 1, where a horizontal line would be cut up too."""
+    vertical = float(getattr(opt, 'vertical', 0.0) or 0.0)
+    if vertical and not vertical >= 1:
+        raise InputError(f'--vertical {vertical:g}: expected 0 (off) or a height-to-width ratio of 1 or more, '
+                         'e.g. 1.5')
+    return vertical
+
+
 def check_amp_flags(opt) -> None:
     """Raises ValueError for --amp_dtype without --amp (before a script spends time on data)."""
     amp_dtype = getattr(opt, 'amp_dtype', None)

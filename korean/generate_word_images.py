@@ -16,6 +16,8 @@ font in one of three styles and cropped like a word detector's box:
   outlines (the ``scorebugs`` text source writes their text);
 * ``plate``:    licence plates (white, green, yellow, blue) for the ``plates`` text source;
 * ``headline``: whole headline lines with spaces: wide images for ``--imgW`` 200 and up.
+* ``vertical``: vertical signs, the characters stacked top to bottom on a tall panel (read
+  with demo.py / test.py ``--vertical``).
 
 The first three are the default (``--styles``); the others are switched on by naming them, so
 a default run renders the same images for a seed as before they existed.
@@ -66,7 +68,7 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHARACTER = str(REPO_ROOT / 'korean' / 'alphabets' / 'ksx1001_with_space.txt')
-STYLES = ('document', 'caption', 'scene', 'signboard', 'cover', 'scorebug', 'plate', 'headline')
+STYLES = ('document', 'caption', 'scene', 'signboard', 'cover', 'scorebug', 'plate', 'headline', 'vertical')
 DEFAULT_STYLES = 'document:1,caption:1,scene:1'
 DEFAULT_HEIGHT = (20, 48)
 FORMATS = ('folder', 'lmdb')
@@ -288,6 +290,30 @@ def _draw_text(font, text: str, tracking: float, pad: int) -> tuple[np.ndarray, 
     return np.asarray(image), baseline, baseline + ref[1], baseline + ref[3]
 
 
+def _draw_vertical_text(font, text: str, leading: float, pad: int) -> tuple[np.ndarray, int, int]:
+    """Render ``text`` top to bottom as a vertical Korean sign sets it: every character upright
+    and centred in a column one Hangul syllable wide, one syllable high plus ``leading`` pixels
+    apart; a space leaves half a step. Returns (mask, column left x, column right x)."""
+    ref = font.getbbox('가', anchor='ls')
+    syllable_h = ref[3] - ref[1]
+    step = syllable_h + leading
+    boxes = [None if ch.isspace() else font.getbbox(ch, anchor='ls') for ch in text]
+    column_w = max([ref[2] - ref[0]] + [b[2] - b[0] for b in boxes if b is not None])
+    height = sum(step / 2 if b is None else step for b in boxes) - leading
+    image = Image.new('L', (int(math.ceil(column_w)) + 2 * pad, max(1, int(math.ceil(height))) + 2 * pad), 0)
+    draw = ImageDraw.Draw(image)
+    top = float(pad)
+    for ch, box in zip(text, boxes):
+        if box is None:
+            top += step / 2
+            continue
+        # the syllable's top at ``top``, its ink centred in the column
+        x = pad + (column_w - (box[2] - box[0])) / 2 - box[0]
+        draw.text((x, top - ref[1]), ch, font=font, fill=255, anchor='ls')
+        top += step
+    return np.asarray(image), pad, pad + int(math.ceil(column_w))
+
+
 def _outline(mask: np.ndarray, width: int) -> np.ndarray:
     """The text grown by ``width`` pixels all round (grey dilation with a disc keeps the
     anti-aliased edge): the area an outline of that width covers, text included. Much faster
@@ -328,23 +354,35 @@ def _apply(m: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def render_text_layers(rng: np.random.Generator, font, text: str, size: int, tracking: float,
                        strokes: Sequence[int], hscale: float = 1.0, shear: float = 0.0,
-                       angle: float = 0.0, perspective: float = 0.0, embolden: int = 0) -> TextLayers:
+                       angle: float = 0.0, perspective: float = 0.0, embolden: int = 0,
+                       vertical: bool = False) -> TextLayers:
     """Render the fill and outline masks of ``text`` (outline widths ``strokes``, innermost
     first; the fill grown by ``embolden`` pixels for a heavier weight) and apply the
-    geometric distortion."""
+    geometric distortion. ``vertical`` sets the text top to bottom (:func:`_draw_vertical_text`,
+    ``tracking`` the pixels between characters); its "line" is then the column: the box spans
+    the column's width, and ``line_height`` is that width."""
     widest = max(strokes, default=0) + embolden
     pad = widest + max(2, size // 4)
-    fill, _, line_top, line_bottom = _draw_text(font, text, tracking, pad)
+    if vertical:
+        fill, line_left, line_right = _draw_vertical_text(font, text, tracking, pad)
+    else:
+        fill, _, line_top, line_bottom = _draw_text(font, text, tracking, pad)
     if embolden:
         fill = _outline(fill, embolden)
     outlines = [_outline(fill, s) for s in strokes]
-    line_top, line_bottom = line_top - widest, line_bottom + widest
     union = outlines[-1] if outlines else fill
     cols = np.flatnonzero(union.any(axis=0))
     rows = np.flatnonzero(union.any(axis=1))
     if len(cols) == 0:
         raise NoInkError(f'the font draws nothing for {text!r}')
-    box = (float(cols[0]), float(min(rows[0], line_top)), float(cols[-1] + 1), float(max(rows[-1] + 1, line_bottom)))
+    if vertical:
+        line_left, line_right = line_left - widest, line_right + widest
+        line_height = line_right - line_left
+        box = (float(min(cols[0], line_left)), float(rows[0]), float(max(cols[-1] + 1, line_right)), float(rows[-1] + 1))
+    else:
+        line_top, line_bottom = line_top - widest, line_bottom + widest
+        line_height = line_bottom - line_top
+        box = (float(cols[0]), float(min(rows[0], line_top)), float(cols[-1] + 1), float(max(rows[-1] + 1, line_bottom)))
     masks = [fill] + outlines
     if hscale != 1.0 or shear or angle or perspective:
         h, w = fill.shape
@@ -364,7 +402,7 @@ def render_text_layers(rng: np.random.Generator, font, text: str, size: int, tra
     x0, y0, x1, y1 = box
     return TextLayers(fill=as_float[0], strokes=as_float[1:],
                       box=(int(math.floor(x0)), int(math.floor(y0)), int(math.ceil(x1)), int(math.ceil(y1))),
-                      line_height=max(1, int(round(line_bottom - line_top))))
+                      line_height=max(1, int(round(line_height))))
 
 
 def crop_layers(rng: np.random.Generator, layers: TextLayers, margin_x: tuple[float, float],
@@ -636,14 +674,15 @@ STYLE_RENDERERS = {'document': render_document, 'caption': render_caption, 'scen
 
 
 # ----------------------------------------------------------------------------------------------
-# styles added later (signboard, cover, scorebug, plate, headline). None is in DEFAULT_STYLES
-# and the styles above are untouched, so a run with the default --styles gives the same images
-# for a seed as before.
+# styles added later (signboard, cover, scorebug, plate, headline, vertical). None is in
+# DEFAULT_STYLES and the styles above are untouched, so a run with the default --styles gives the
+# same images for a seed as before.
 
 # photos from --background_dir: the worker loads each one once
 _BACKGROUND_CACHE: dict[str, np.ndarray] = {}
 BACKGROUND_CACHE_LIMIT = 64
-# share of signboard, cover, scorebug and plate backgrounds cropped from --background_dir photos
+# share of signboard, vertical sign, cover, scorebug and plate backgrounds cropped from
+# --background_dir photos
 PHOTO_BACKGROUND_PROBABILITY = 0.5
 BACKGROUND_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
@@ -794,6 +833,29 @@ def render_signboard(rng: np.random.Generator, font, text: str, size: int,
     if rng.random() < 0.3:
         layers = _curve_layers(rng, layers, rng.uniform(0.15, 0.5))
     layers = crop_layers(rng, layers, (0.15, 0.6), (0.1, 0.4))
+    return _paint_sign(rng, layers, size, photos)
+
+
+def render_vertical_signboard(rng: np.random.Generator, font, text: str, size: int,
+                              photos: Sequence[str] = ()) -> np.ndarray:
+    """Vertical signs (세로 간판: a building's column of shop names, banners, hospital and
+    pharmacy signs): the characters stacked top to bottom on a tall panel, painted and
+    photographed as :func:`render_signboard`'s. A recogniser trained on horizontal lines reads
+    them with demo.py / test.py ``--vertical``, which lays the column out left to right."""
+    strokes = [max(1, int(round(size * rng.uniform(0.04, 0.1))))] if rng.random() < 0.35 else []
+    embolden = max(1, size // 24) if rng.random() < 0.5 else 0
+    # corner jitter is a share of the box's height, here several characters tall
+    perspective = rng.uniform(0.01, 0.04) if rng.random() < 0.5 else 0.0
+    layers = render_text_layers(rng, font, text, size, rng.uniform(0.05, 0.5) * size, strokes,
+                                hscale=rng.uniform(0.85, 1.2), angle=rng.uniform(-2, 2),
+                                perspective=perspective, embolden=embolden, vertical=True)
+    layers = crop_layers(rng, layers, (0.1, 0.4), (0.1, 0.4))
+    return _paint_sign(rng, layers, size, photos)
+
+
+def _paint_sign(rng: np.random.Generator, layers: TextLayers, size: int, photos: Sequence[str]) -> np.ndarray:
+    """A sign's picture around its cropped text layers: the wall or photo, the panel, the
+    letters' colour, extrusion and outline, the light and the camera."""
     h, w = layers.fill.shape
     img = _background(rng, h, w, photos, _texture)
     panel_color = _palette(rng, SIGN_COLORS, 20)
@@ -1003,7 +1065,7 @@ def render_headline(rng: np.random.Generator, font, text: str, size: int,
 
 
 EXTRA_STYLE_RENDERERS = {'signboard': render_signboard, 'cover': render_cover, 'scorebug': render_scorebug,
-                         'plate': render_plate, 'headline': render_headline}
+                         'plate': render_plate, 'headline': render_headline, 'vertical': render_vertical_signboard}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1284,7 +1346,7 @@ def generate(output: str | os.PathLike, num_images: int = 1000, format: str = 'f
     * ``styles``: ``document:1,caption:1,scene:1`` weights (any of :data:`STYLES`);
       ``height``: font size range in pixels (``"20-48"``), roughly the height of a Hangul
       syllable; ``background_dirs``: folders of your photos, cropped behind half of the
-      signboard, cover, scorebug and plate images.
+      signboard, vertical sign, cover, scorebug and plate images.
 
     The summary holds images written, counts per style, font and source, skipped texts and
     why, and speed. Ctrl-C leaves no gt.txt (folder) / no LMDB, and is re-raised.
@@ -1477,7 +1539,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f'style:weight,... of {", ".join(STYLES)}')
     parser.add_argument('--background_dir', action='append', default=[],
                         help='folder of your own photos (repeatable; recursive): crops of them are '
-                             'the background of half the signboard, cover, scorebug and plate images')
+                             'the background of half the signboard, vertical sign, cover, scorebug and plate images')
     parser.add_argument('--height', default=f'{DEFAULT_HEIGHT[0]}-{DEFAULT_HEIGHT[1]}',
                         help='font size range in pixels, MIN-MAX (about the height of a Hangul syllable)')
     parser.add_argument('--max_length', type=int, default=DEFAULT_MAX_LENGTH, help='maximum label length')

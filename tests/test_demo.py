@@ -149,6 +149,7 @@ def test_a_folder_that_fits_one_batch_starts_no_worker_process():
 @pytest.mark.parametrize('flags, expected', [
     (['--min_aspect', '4'], '--min_aspect 4 needs --PAD'),
     (['--min_aspect', '-1'], '--min_aspect -1: expected 0 (off) or a positive'),
+    (['--vertical', '0.5'], '--vertical 0.5: expected 0 (off) or a height-to-width ratio of 1 or more'),
 ])
 def test_min_aspect_without_pad_or_negative_is_one_line(learned_model, image_folder, flags, expected):
     run = subprocess.run([sys.executable, os.path.join(REPO, 'demo.py')] + learned_model.args +

@@ -159,8 +159,9 @@ def test_each_style_renders_visible_sensibly_sized_text(style, cache_dir):
         assert used_style == style and 0 <= font_index < len(FONTS)
         h, w, channels = image.shape
         assert image.dtype == np.uint8 and channels == 3
-        assert 0.7 * size <= h <= 3 * size, (word, h)
-        assert w >= 0.3 * size * len(word.replace(' ', '')), (word, w)
+        across, along = (w, h) if style == 'vertical' else (h, w)  # a vertical sign's line is its column
+        assert 0.7 * size <= across <= 3 * size, (word, across)
+        assert along >= 0.3 * size * len(word.replace(' ', '')), (word, along)
         gray = image.astype(np.float32).mean(axis=2)
         assert gray.std() > 12, f'{style} image of {word!r} is nearly blank'
         again, _, _ = renderer.render(number, word, bank.font_mask(word))
@@ -264,6 +265,7 @@ NEW_STYLE_TEXTS = {
     'scorebug': ['두산 3 : 2 LG 9회말', '울산 1 - 0 전북', 'KIA 5 삼성 4', '현대건설 2 - 1 흥국생명 3세트'],
     'plate': ['12가3456', '123가4567', '서울12바3456', '경기34아5678'],
     'headline': ['정부, 내년도 예산안 국회 본회의 통과 전망', '서울 아침 기온 영하 5도 안팎 추위 계속'],
+    'vertical': ['행복약국', '치과의원', '24시 세탁', '노래연습장'],
 }
 
 
@@ -297,7 +299,19 @@ def test_new_styles_are_deterministic_for_seed_and_number_and_make_a_contact_she
     sheet = tmp_path / 'new_styles.png'
     gen.contact_sheet(items, sheet, columns=4)
     with Image.open(sheet) as im:
-        assert im.format == 'PNG' and im.height >= 5 * 56
+        assert im.format == 'PNG' and im.height >= 6 * 56
+
+
+def test_vertical_signs_stack_their_characters_top_to_bottom(cache_dir):
+    # each character drawn upright in its own row: as tall as the characters are many, about
+    # one character wide, and the ink of each row of characters apart from the next
+    bank = FontBank(FONTS, cache_dir=cache_dir)
+    renderer = gen.WordRenderer(bank, gen.RenderConfig(seed=4, styles=(('vertical', 1.0),), height=(30, 30)))
+    for number, word in enumerate(['약국', '세탁소', '치과의원', '노래연습장'], start=1):
+        image, style, _ = renderer.render(number, word, bank.font_mask(word))
+        h, w, _ = image.shape
+        assert style == 'vertical' and w < 3 * 30 and h > 0.9 * 30 * len(word), (word, image.shape)
+        assert h > 1.5 * w, (word, image.shape)
 
 
 def test_plates_scorebugs_and_headlines_through_the_generator(tmp_path, cache_dir):

@@ -271,6 +271,9 @@ $GEN --output "$OUT/test/headline" --num_images 500 --seed 13 $TEST_FONTS --styl
   --text_file "$OUT/heldout_test_words.txt" --text_split phrases
 $GEN --output "$OUT/test/scorebug" --num_images 500 --seed 13 $TEST_FONTS --styles scorebug:1 --source scorebugs:1
 $GEN --output "$OUT/test/plate" --num_images 500 --seed 13 $TEST_FONTS --styles plate:1 --source plates:1
+# vertical signs of the held-out words, read with --vertical 1.2 (no stage trains on them)
+$GEN --output "$OUT/test/vertical" --num_images 500 --seed 13 $TEST_FONTS --styles vertical:1 \
+  --text_file "$OUT/heldout_test_words.txt"
 
 if has_stage 2; then
   # stage 2 data: each new style with the text it carries, plus the stage-1 styles so they are kept
@@ -436,9 +439,12 @@ fi
 
 # evaluate the last stage's model per style with no model flags: the checkpoint describes itself;
 # after stages 14 or 15, the pair too (stage 13 first, each image's more confident reading kept)
-for style in document caption scene signboard cover headline scorebug plate; do
-  "$PY" test.py --eval_data "$OUT/test/$style" --saved_model "$FROM" --workers 0
+for style in document caption scene signboard cover headline scorebug plate vertical; do
+  reading=()
+  if [ "$style" = vertical ]; then reading=(--vertical 1.2); fi
+  "$PY" test.py --eval_data "$OUT/test/$style" --saved_model "$FROM" --workers 0 "${reading[@]}"
   if [ -n "$FIRST_MODEL" ]; then
-    "$PY" test.py --eval_data "$OUT/test/$style" --saved_model "$FIRST_MODEL" --ensemble "$FROM" --workers 0
+    "$PY" test.py --eval_data "$OUT/test/$style" --saved_model "$FIRST_MODEL" --ensemble "$FROM" --workers 0 \
+      "${reading[@]}"
   fi
 done
