@@ -36,7 +36,7 @@ from natsort import natsorted
 from PIL import Image, ImageEnhance, ImageFilter
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
 
-from utils import Alphabet, nfc
+from utils import Alphabet, nfc, reading_vertical
 
 logger = logging.getLogger(__name__)
 
@@ -883,7 +883,8 @@ class Batch_Balanced_Dataset:
 
         log_dir = f'./saved_models/{opt.exp_name}'
         os.makedirs(log_dir, exist_ok=True)
-        collate = AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD)
+        collate = AlignCollate(imgH=opt.imgH, imgW=opt.imgW, keep_ratio_with_pad=opt.PAD,
+                               vertical=reading_vertical(opt))
         workers = int(opt.workers)
         seed = int(getattr(opt, 'manualSeed', 0))
         self.names = select_data

@@ -24,7 +24,8 @@ from model import (baidu_ctc_cost, baidu_ctc_loss_class, config_path, flat_targe
 from pattern import add_pattern_options, pattern_for
 from utils import (Averager, InputError, RecognitionMetrics, add_amp_options, add_common_options,  # noqa: F401
                    add_min_aspect_option, add_vertical_option, align, autocast_dtype, check_amp_flags, configure_cuda,
-                   finish_common_options, make_converter, normalized_similarity, pick_device, run_script, write_text_atomically)
+                   finish_common_options, make_converter, normalized_similarity, pick_device, reading_vertical,
+                   run_script, write_text_atomically)
 
 BENCHMARK_SETS = ['IIIT5k_3000', 'SVT', 'IC03_860', 'IC03_867', 'IC13_857', 'IC13_1015',
                   'IC15_1811', 'IC15_2077', 'SVTP', 'CUTE80']
@@ -201,6 +202,10 @@ def test(opt):
                 log.write(line + '\n')
             if pattern_for(opt, converter) is not None:
                 line = f'read with --pattern {opt.pattern}'
+                print(line)
+                log.write(line + '\n')
+            if reading_vertical(opt):
+                line = f'read with --vertical {reading_vertical(opt):g}'
                 print(line)
                 log.write(line + '\n')
             if ensemble is not None:

@@ -659,7 +659,7 @@ def reading_vertical(opt) -> float:
     vertical = float(getattr(opt, 'vertical', 0.0) or 0.0)
     if vertical and not vertical >= 1:
         raise InputError(f'--vertical {vertical:g}: expected 0 (off) or a height-to-width ratio of 1 or more, '
-                         'e.g. 1.5')
+                         'e.g. 1.2')
     return vertical
 
 

@@ -191,7 +191,7 @@ def test_test_py_min_aspect_scores_plates_as_the_recognizer_reads_them(tmp_path,
 
 def check_scripts_read_as_the_recognizer(tmp_path, capsys, samples, as_read, read_with, flags, closing):
     """test.py with ``flags`` scores what the Recognizer read (``read_with``) and prints ``closing``
-    last (unless None); demo.py with them reads the images that changed the same, from the checkpoint and from
+    last; demo.py with them reads the images that changed the same, from the checkpoint and from
     its ONNX export."""
     import demo
     import export
@@ -201,7 +201,7 @@ def check_scripts_read_as_the_recognizer(tmp_path, capsys, samples, as_read, rea
                '--workers', '0'] + flags)
     printed = capsys.readouterr().out.splitlines()
     assert f'{100 * right / len(samples):0.3f}' in printed
-    assert closing is None or printed[-1] == closing
+    assert printed[-1] == closing
     changed = [k for k, (a, b) in enumerate(zip(as_read, read_with)) if a[0] != b[0]][:6]
     assert changed
     folder = tmp_path / 'images'
@@ -268,7 +268,8 @@ def test_vertical_signs_are_read_once_laid_out_left_to_right(tmp_path, capsys):
     assert sum(right(laid_out)) >= 67 and sum(right(as_read)) <= 15
     # an image under the ratio is read as it was
     assert all(a == b for a, b, image in zip(as_read, laid_out, images) if image.height < 1.2 * image.width)
-    check_scripts_read_as_the_recognizer(tmp_path, capsys, samples, as_read, laid_out, ['--vertical', '1.2'], None)
+    check_scripts_read_as_the_recognizer(tmp_path, capsys, samples, as_read, laid_out, ['--vertical', '1.2'],
+                                         'read with --vertical 1.2')
 
 
 # ------------------------------------------------------------------ the shipped pair (--ensemble)

@@ -683,3 +683,42 @@ def test_augment_changes_the_training_images_and_resumes_exactly(tmp_path, monke
                            '--augment', '--resume', 'saved_models/halves'))  # and without the worker
     capsys.readouterr()
     assert_same_training(final_state('whole'), final_state('halves'))
+
+
+def test_vertical_lays_out_tall_training_images_as_the_readers_do(tmp_path, monkeypatch, capsys):
+    # vertical signs among the training images: train.py --vertical lays them out left to right
+    # as demo.py and test.py --vertical read them, in its batches and its validation
+    import argparse
+    import io
+    from PIL import Image, ImageDraw, ImageFont
+    from conftest import KOREAN_FONT
+    from create_lmdb_dataset import LmdbWriter
+    from dataset import AlignCollate, Batch_Balanced_Dataset
+    monkeypatch.chdir(tmp_path)
+    font = ImageFont.truetype(KOREAN_FONT, 24)
+    columns = {}
+    for folder in ('data/train', 'valid'):
+        with LmdbWriter(str(tmp_path / folder)) as writer:
+            for word in RESUME_WORDS:
+                column = Image.new('L', (40, 20 + 30 * len(word)), 255)
+                for i, ch in enumerate(word):
+                    ImageDraw.Draw(column).text((20, 22 + 30 * i), ch, fill=0, font=font, anchor='mm')
+                png = io.BytesIO()
+                column.save(png, format='PNG')
+                writer.add(png.getvalue(), word)
+                columns[word] = column
+    argv = train_argv(tmp_path / 'data', tmp_path / 'valid', '--character', '가나다라', '--manualSeed', '7',
+                      '--imgH', '32', '--imgW', '100', '--PAD', '--num_iter', '4', '--valInterval', '2',
+                      '--exp_name', 'vertical', '--vertical', '1.2')
+    opt = finish_common_options(train.build_parser().parse_args(argv))
+    batch, labels = Batch_Balanced_Dataset(opt).get_batch()
+    laid_out, _ = AlignCollate(imgH=32, imgW=100, keep_ratio_with_pad=True, vertical=1.2)(
+        [(columns[label], label) for label in labels])
+    assert torch.equal(batch, laid_out)
+    as_stored, stored_labels = Batch_Balanced_Dataset(argparse.Namespace(**dict(vars(opt), vertical=0))).get_batch()
+    assert stored_labels == labels and not torch.equal(as_stored, batch)
+    train.main(argv)
+    assert os.path.isfile('saved_models/vertical/best_accuracy.pth')
+    from utils import InputError
+    with pytest.raises(InputError, match=r'--vertical 0.5: expected 0 \(off\) or a height-to-width ratio of 1'):
+        train.main(argv[:-1] + ['0.5'])
