@@ -217,7 +217,7 @@ def find_vertical_cells(image: Image.Image) -> tuple[list[int], int, int]:
     floor = np.percentile(rows, 10)
     ink_rows = rows > floor + 0.25 * (rows.max() - floor)
     span = bottom - top
-    fewest = max(2, int(span / (2.0 * column)))
+    fewest = min(VERTICAL_MAX_CELLS, max(2, int(span / (2.0 * column))))
     most = min(VERTICAL_MAX_CELLS, max(fewest, int(math.ceil(span / (0.6 * column)))))
     _, cells = min((_cell_score(rows, ink_rows, top, bottom, _vertical_cuts(rows, top, bottom, n), column), n)
                    for n in range(fewest, most + 1))

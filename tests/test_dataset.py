@@ -430,6 +430,20 @@ def test_vertical_line_is_laid_out_left_to_right_in_reading_order():
     assert vertical_to_horizontal(single) is single
 
 
+@pytest.mark.parametrize('shape, kind', [((1600, 12), 'stripes'), ((900, 30), 'noise'), ((300, 5), 'blank'),
+                                         ((60, 3), 'stripes')])
+def test_vertical_layout_of_any_tall_image_never_fails(shape, kind):
+    # a training run met a crop so tall and thin that it held more cells than are ever tried
+    height, width = shape
+    array = np.full(shape, 255, np.uint8)
+    if kind == 'stripes':
+        array[::7] = 0
+    elif kind == 'noise':
+        array = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    line = vertical_to_horizontal(Image.fromarray(array))
+    assert line.width >= 1 and line.height >= 1 and line.mode == 'L'
+
+
 def test_vertical_collate_lays_out_only_images_at_least_that_tall():
     column, _ = render_column('대한민국')
     square, _ = render_column('국')
