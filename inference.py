@@ -260,8 +260,8 @@ class Recognizer(BatchReader):
         faster where the hardware has it, and a few predictions may differ from float32.
         ``min_aspect`` widens narrow images before reading, as demo.py --min_aspect (4 for
         licence-plate crops). ``vertical`` lays images that many times taller than wide out left
-        to right before reading, as demo.py --vertical (1.5 for vertical signs). ``lexicon`` (a word-list path or several) rescores CTC readings
-        against it, ``lexicon_weight`` nats apart, as demo.py --lexicon / --lexicon_weight.
+        to right before reading, as demo.py --vertical (1.2 for vertical signs). ``lexicon`` (a
+        word-list path or several) rescores CTC readings against it, ``lexicon_weight`` nats apart, as demo.py --lexicon / --lexicon_weight.
         ``pattern`` (a regular expression, or ``'plate'``) forces every CTC reading into that
         form, as demo.py --pattern."""
         unknown = sorted(set(flags) - set(MODEL_OPTION_DEFAULTS))
@@ -372,8 +372,8 @@ class Ensemble(BatchReader):
     def from_checkpoints(cls, paths: Iterable[str | os.PathLike], device: torch.device | None = None,
                          rule: str = 'confidence', **options) -> 'Ensemble':
         """Load each of ``paths`` as :meth:`Recognizer.from_checkpoint` does, with the same
-        ``options`` (``amp``, ``min_aspect``, ``vertical``, ``lexicon``, ``lexicon_weight``, ``pattern``, or
-        model flags every checkpoint shares); ``rule`` as --ensemble_rule."""
+        ``options`` (``amp``, ``min_aspect``, ``vertical``, ``lexicon``, ``lexicon_weight``,
+        ``pattern``, or model flags every checkpoint shares); ``rule`` as --ensemble_rule."""
         return cls([Recognizer.from_checkpoint(path, device, **options) for path in paths], rule)
 
     def predict(self, tensors: list[torch.Tensor]) -> list[Prediction]:
@@ -420,8 +420,8 @@ def check_ensemble_flags(args: argparse.Namespace) -> None:
 
 def ensemble_member_options(args: argparse.Namespace, path: str) -> argparse.Namespace:
     """The finished options of one --ensemble checkpoint: the command's reading flags (--amp,
-    --lexicon, --pattern, --min_aspect, --vertical, --batch_max_length, ...) and the checkpoint's own model
-    configuration. ``args`` is the parsed command line before ``finish_common_options``: its
+    --lexicon, --pattern, --min_aspect, --vertical, --batch_max_length, ...) and the checkpoint's
+    own model configuration. ``args`` is the parsed command line before ``finish_common_options``: its
     model flags describe --saved_model, so they are not applied here.
 
     Raises InputError for a missing file or a checkpoint without a configuration beside it."""
