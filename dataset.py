@@ -107,7 +107,7 @@ def pad_resized_width(width: int, height: int, imgH: int, imgW: int) -> int:
 
 
 # ----------------------------------------------------------------------------------------------
-# vertical text (reading only)
+# vertical text (demo.py, test.py and train.py --vertical)
 #
 # Korean signs, banners and book spines often stack the characters top to bottom, each upright.
 # A Hangul syllable fills a square, so such a column is a run of near-square cells; laid out
@@ -136,11 +136,16 @@ def _smooth(profile: np.ndarray, width: int) -> np.ndarray:
     return np.convolve(profile, np.ones(width) / width, mode='same')
 
 
-def _ink_extent(profile: np.ndarray, share: float = 0.25) -> tuple[int, int]:
-    """First and one-past-last index where a contrast profile rises above its floor by
-    ``share`` of its range."""
+def _above_floor(profile: np.ndarray, share: float = 0.25) -> np.ndarray:
+    """Where a contrast profile rises above its floor (its 10th percentile) by ``share`` of its
+    range: where there is ink."""
     floor = np.percentile(profile, 10)
-    above = np.flatnonzero(profile > floor + share * (profile.max() - floor))
+    return profile > floor + share * (profile.max() - floor)
+
+
+def _ink_extent(profile: np.ndarray, share: float = 0.25) -> tuple[int, int]:
+    """First and one-past-last index of :func:`_above_floor`."""
+    above = np.flatnonzero(_above_floor(profile, share))
     if len(above) == 0:
         return 0, len(profile)
     return int(above[0]), int(above[-1]) + 1
@@ -171,15 +176,13 @@ def _vertical_cuts(rows: np.ndarray, top: int, bottom: int, cells: int) -> list[
     return cuts
 
 
-def _cell_score(rows: np.ndarray, ink_rows: np.ndarray, top: int, bottom: int, cuts: list[int],
-                column: float) -> float:
-    """How unlikely the cut is (lower is better): contrast left at the cuts, relative to the
-    text's, plus how far each cell's ink height is from the column's width (a square)."""
+def _cell_score(excess: np.ndarray, typical: float, ink_rows: np.ndarray, top: int, bottom: int,
+                cuts: list[int], column: float) -> float:
+    """How unlikely the cut is (lower is better): the contrast left at the cuts (``excess``, each
+    row's above the floor), relative to the text's (``typical``), plus how far each cell's ink
+    height is from the column's width (a square)."""
     edges = [top] + cuts + [bottom]
-    # contrast every row has (a panel's edges, texture, noise) is no sign of a character
-    floor = float(np.percentile(rows, 10))
-    typical = max(float(np.median(rows[top:bottom])) - floor, 1e-6)
-    through_ink = float(np.mean([max(rows[c] - floor, 0.0) for c in cuts])) / typical if cuts else 0.0
+    through_ink = float(np.mean(excess[cuts])) / typical if cuts else 0.0
     shapes = []
     for a, b in zip(edges[:-1], edges[1:]):
         inked = np.flatnonzero(ink_rows[a:b])
@@ -214,15 +217,19 @@ def find_vertical_cells(image: Image.Image) -> tuple[list[int], int, int]:
     if core_bottom - core_top < VERTICAL_ONE_CHARACTER * column:
         return [0, height], 0, width
     top, bottom = _ink_extent(both, VERTICAL_END_SHARE)
-    floor = np.percentile(rows, 10)
-    ink_rows = rows > floor + 0.25 * (rows.max() - floor)
+    ink_rows = _above_floor(rows)
+    # contrast every row has (a panel's edges, texture, noise) is no sign of a character
+    floor = float(np.percentile(rows, 10))
+    excess = np.maximum(rows - floor, 0.0)
+    typical = max(float(np.median(rows[top:bottom])) - floor, 1e-6)
     span = bottom - top
     fewest = min(VERTICAL_MAX_CELLS, max(2, int(span / (2.0 * column))))
     most = min(VERTICAL_MAX_CELLS, max(fewest, int(math.ceil(span / (0.6 * column)))))
-    _, cells = min((_cell_score(rows, ink_rows, top, bottom, _vertical_cuts(rows, top, bottom, n), column), n)
-                   for n in range(fewest, most + 1))
+    candidates = [(n, _vertical_cuts(rows, top, bottom, n)) for n in range(fewest, most + 1)]
+    _, _, cuts = min((_cell_score(excess, typical, ink_rows, top, bottom, cuts, column), n, cuts)
+                     for n, cuts in candidates)
     margin = int(round(VERTICAL_MARGIN * column))
-    edges = [max(0, top - margin)] + _vertical_cuts(rows, top, bottom, cells) + [min(height, bottom + margin)]
+    edges = [max(0, top - margin)] + cuts + [min(height, bottom + margin)]
     return edges, max(0, left - margin), min(width, right + margin)
 
 
@@ -251,8 +258,8 @@ class AlignCollate:
     Without ``keep_ratio_with_pad`` every image is stretched to imgW x imgH (bicubic). With it,
     the width follows the aspect ratio (:func:`pad_resized_width`) and the rest of the canvas
     repeats the last column; ``min_aspect`` (reading only, 0 = off) first widens an image
-    narrower than that many times its height to that width. ``vertical`` (reading only, 0 = off)
-    lays an image at least that many times taller than wide out as a horizontal line first
+    narrower than that many times its height to that width. ``vertical`` (0 = off) lays an image
+    at least that many times taller than wide out as a horizontal line first
     (:func:`vertical_to_horizontal`). C is 3 when the first image is RGB, else 1. ``None``
     entries are dropped, as upstream.
     """

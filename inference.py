@@ -261,7 +261,8 @@ class Recognizer(BatchReader):
         ``min_aspect`` widens narrow images before reading, as demo.py --min_aspect (4 for
         licence-plate crops). ``vertical`` lays images that many times taller than wide out left
         to right before reading, as demo.py --vertical (1.2 for vertical signs). ``lexicon`` (a
-        word-list path or several) rescores CTC readings against it, ``lexicon_weight`` nats apart, as demo.py --lexicon / --lexicon_weight.
+        word-list path or several) rescores CTC readings against it, ``lexicon_weight`` nats
+        apart, as demo.py --lexicon / --lexicon_weight.
         ``pattern`` (a regular expression, or ``'plate'``) forces every CTC reading into that
         form, as demo.py --pattern."""
         unknown = sorted(set(flags) - set(MODEL_OPTION_DEFAULTS))

@@ -188,29 +188,24 @@ def test(opt):
             opt.eval_data, model, criterion, converter, opt, opt.batch_size, metrics,
             autocast_dtype(opt, device), ensemble)
         with open(f'./result/{opt.exp_name}/log_evaluation.txt', 'a', encoding='utf-8') as log:
+            def report(line: str) -> None:  # printed and logged alike
+                print(line)
+                log.write(line + '\n')
             log.write(eval_data_log)
-            print(f'{accuracy:0.3f}')
-            log.write(f'{accuracy:0.3f}\n')
+            report(f'{accuracy:0.3f}')
             # after upstream's accuracy line, so whatever reads that line still finds it
-            print(metrics.summary())
-            log.write(metrics.summary() + '\n')
+            report(metrics.summary())
             lexicon = lexicon_for(opt)
             if lexicon is not None:  # the log then says how its figures were read
-                line = (f'read with --lexicon {" ".join(opt.lexicon)} ({len(lexicon):,} words, '
-                        f'--lexicon_weight {lexicon_weight(opt):g})')
-                print(line)
-                log.write(line + '\n')
+                report(f'read with --lexicon {" ".join(opt.lexicon)} ({len(lexicon):,} words, '
+                       f'--lexicon_weight {lexicon_weight(opt):g})')
             if pattern_for(opt, converter) is not None:
-                line = f'read with --pattern {opt.pattern}'
-                print(line)
-                log.write(line + '\n')
-            if reading_vertical(opt):
-                line = f'read with --vertical {reading_vertical(opt):g}'
-                print(line)
-                log.write(line + '\n')
+                report(f'read with --pattern {opt.pattern}')
+            vertical = reading_vertical(opt)
+            if vertical:
+                report(f'read with --vertical {vertical:g}')
             if ensemble is not None:
-                print(ensemble.summary())
-                log.write(ensemble.summary() + '\n')
+                report(ensemble.summary())
         if wants_error_report(opt):
             written = save_errors(f'./result/{opt.exp_name}', eval_data, metrics)
             print(f'errors: {", ".join(written)}')

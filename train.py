@@ -21,9 +21,9 @@ from model import (TRAINING_STATE_NAME, Model, baidu_ctc_cost, baidu_ctc_loss_cl
                    load_checkpoint, load_training_state, make_criterion, read_model_config,
                    restore_training_state, save_checkpoint, save_training_state, training_state_path, unwrap_model)
 from utils import (Averager, DistributedContext, InputError, add_amp_options, add_common_options,
-                   add_vertical_option, autocast_dtype, check_amp_flags, configure_cuda, cut_at_eos, finish_common_options,
-                   init_distributed, make_converter, model_config, reading_mismatch, run_script,
-                   usable_cpu_count, write_text_atomically)
+                   add_vertical_option, autocast_dtype, check_amp_flags, configure_cuda, cut_at_eos,
+                   finish_common_options, init_distributed, make_converter, model_config, reading_mismatch,
+                   run_script, usable_cpu_count, write_text_atomically)
 
 CHECKPOINT_EVERY = 100_000  # upstream writes iter_{N}.pth every 1e5 iterations
 

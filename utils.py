@@ -645,7 +645,8 @@ def reading_min_aspect(opt) -> float:
 
 
 def add_vertical_option(parser: argparse.ArgumentParser) -> None:
-    """--vertical, the same reading flag in test.py and demo.py."""
+    """--vertical, the same flag in test.py, demo.py and train.py (which lays its training and
+    validation images out as the readers do)."""
     parser.add_argument('--vertical', type=float, default=0.0, metavar='RATIO',
                         help='read an image at least RATIO times as tall as wide as vertical text (characters '
                              'stacked top to bottom, as on vertical Korean signs): its characters are laid out '
@@ -653,7 +654,7 @@ def add_vertical_option(parser: argparse.ArgumentParser) -> None:
 
 
 def reading_vertical(opt) -> float:
-    """The --vertical ratio to read with (0 for options without the flag: train.py, DTRB code).
+    """The --vertical ratio to lay images out with (0 for options without the flag: DTRB code).
 
     Raises InputError for a ratio below 1, where a horizontal line would be cut up too."""
     vertical = float(getattr(opt, 'vertical', 0.0) or 0.0)

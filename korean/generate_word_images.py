@@ -819,13 +819,19 @@ SIGN_COLORS = [(200, 20, 30), (0, 70, 160), (0, 120, 70), (250, 250, 245), (20, 
                (240, 110, 0), (110, 30, 120), (0, 140, 170), (230, 230, 230), (120, 70, 30), (250, 90, 140)]
 
 
+def _sign_lettering(rng: np.random.Generator, size: int) -> tuple[list[int], int]:
+    """A sign's letters: an outline width (a third of signs) and how much heavier than the font."""
+    strokes = [max(1, int(round(size * rng.uniform(0.04, 0.1))))] if rng.random() < 0.35 else []
+    embolden = max(1, size // 24) if rng.random() < 0.5 else 0
+    return strokes, embolden
+
+
 def render_signboard(rng: np.random.Generator, font, text: str, size: int,
                      photos: Sequence[str] = ()) -> np.ndarray:
     """Shop and street signs: a coloured panel (flat or gradient, bevel, border, shadow) on a
     wall or a photo, bold letters with outline or extrusion, uneven light, perspective and
     sometimes a curved baseline."""
-    strokes = [max(1, int(round(size * rng.uniform(0.04, 0.1))))] if rng.random() < 0.35 else []
-    embolden = max(1, size // 24) if rng.random() < 0.5 else 0
+    strokes, embolden = _sign_lettering(rng, size)
     perspective = rng.uniform(0.03, 0.14) if rng.random() < 0.6 else 0.0
     layers = render_text_layers(rng, font, text, size, rng.uniform(0, 0.15) * size if rng.random() < 0.3 else 0.0,
                                 strokes, hscale=rng.uniform(0.8, 1.25), angle=rng.uniform(-4, 4),
@@ -842,8 +848,7 @@ def render_vertical_signboard(rng: np.random.Generator, font, text: str, size: i
     pharmacy signs): the characters stacked top to bottom on a tall panel, painted and
     photographed as :func:`render_signboard`'s. A recogniser trained on horizontal lines reads
     them with demo.py / test.py ``--vertical``, which lays the column out left to right."""
-    strokes = [max(1, int(round(size * rng.uniform(0.04, 0.1))))] if rng.random() < 0.35 else []
-    embolden = max(1, size // 24) if rng.random() < 0.5 else 0
+    strokes, embolden = _sign_lettering(rng, size)
     # corner jitter is a share of the box's height, here several characters tall
     perspective = rng.uniform(0.01, 0.04) if rng.random() < 0.5 else 0.0
     layers = render_text_layers(rng, font, text, size, rng.uniform(0.05, 0.5) * size, strokes,
