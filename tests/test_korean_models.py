@@ -145,6 +145,27 @@ def write_lmdb(path, samples):
     return str(path)
 
 
+def right_readings(predictions, samples):
+    """Whether each (text, confidence) reading is its (image, label) sample's label."""
+    return [text == label for (text, _), (_, label) in zip(predictions, samples)]
+
+
+def lost_readings(before, after, samples):
+    """How many samples ``before`` read right and ``after`` reads wrong."""
+    return sum(was and not now for was, now in zip(right_readings(before, samples), right_readings(after, samples)))
+
+
+def printed_by_test_py(tmp_path, capsys, samples, read_with, flags):
+    """The lines test.py prints scoring ``samples`` (an LMDB of them) with ``--saved_model MODEL``
+    and ``flags``, after checking that its accuracy line is what ``read_with`` scores."""
+    import test
+    test.main(['--eval_data', write_lmdb(tmp_path / 'set', samples), '--saved_model', MODEL,
+               '--workers', '0'] + flags)
+    printed = capsys.readouterr().out.splitlines()
+    assert f'{100 * sum(right_readings(read_with, samples)) / len(samples):0.3f}' in printed
+    return printed
+
+
 @pytest.mark.parametrize('style, source, floor', STYLE_FLOORS)
 def test_the_shipped_model_reads_the_new_styles_in_held_out_fonts(style, source, floor):
     recognizer = Recognizer.from_checkpoint(MODEL)
@@ -165,11 +186,9 @@ def test_plates_read_with_min_aspect_4_read_above_the_plate_floor(tmp_path, caps
     images = [image for image, _ in samples]
     widened = Recognizer.from_checkpoint(MODEL, min_aspect=4).read(images)
     as_is = Recognizer.from_checkpoint(MODEL).read(images)
-
-    def correct(predictions):
-        return sum(text == label for (text, _), (_, label) in zip(predictions, samples))
     floor = dict((style, f) for style, _, f in STYLE_FLOORS)['plate']
-    assert correct(widened) >= floor * len(samples) and correct(as_is) >= floor * len(samples)
+    assert sum(right_readings(widened, samples)) >= floor * len(samples)
+    assert sum(right_readings(as_is, samples)) >= floor * len(samples)
     # demo.py --min_aspect reads what the Recognizer reads
     for i, image in enumerate(images[:8]):
         image.save(tmp_path / f'{i}.png')
@@ -179,14 +198,9 @@ def test_plates_read_with_min_aspect_4_read_above_the_plate_floor(tmp_path, caps
 
 
 def test_test_py_min_aspect_scores_plates_as_the_recognizer_reads_them(tmp_path, capsys):
-    import test
     samples = styled_held_out_images('plate', 'plates:1', 40)
-    write_lmdb(tmp_path / 'plates', samples)
     widened = Recognizer.from_checkpoint(MODEL, min_aspect=4).read([image for image, _ in samples])
-    right = sum(text == label for (text, _), (_, label) in zip(widened, samples))
-    test.main(['--eval_data', str(tmp_path / 'plates'), '--saved_model', MODEL, '--workers', '0',
-               '--min_aspect', '4'])
-    assert f'{100 * right / len(samples):0.3f}' in capsys.readouterr().out.splitlines()
+    printed_by_test_py(tmp_path, capsys, samples, widened, ['--min_aspect', '4'])
 
 
 def check_scripts_read_as_the_recognizer(tmp_path, capsys, samples, as_read, read_with, flags, closing):
@@ -195,13 +209,7 @@ def check_scripts_read_as_the_recognizer(tmp_path, capsys, samples, as_read, rea
     its ONNX export."""
     import demo
     import export
-    import test
-    right = sum(text == label for (text, _), (_, label) in zip(read_with, samples))
-    test.main(['--eval_data', write_lmdb(tmp_path / 'set', samples), '--saved_model', MODEL,
-               '--workers', '0'] + flags)
-    printed = capsys.readouterr().out.splitlines()
-    assert f'{100 * right / len(samples):0.3f}' in printed
-    assert printed[-1] == closing
+    assert printed_by_test_py(tmp_path, capsys, samples, read_with, flags)[-1] == closing
     changed = [k for k, (a, b) in enumerate(zip(as_read, read_with)) if a[0] != b[0]][:6]
     assert changed
     folder = tmp_path / 'images'
@@ -224,10 +232,8 @@ def test_a_lexicon_turns_near_misses_into_its_words_and_breaks_no_right_reading(
     as_read = Recognizer.from_checkpoint(MODEL).read(images)
     with_words = Recognizer.from_checkpoint(MODEL, lexicon=TEST_WORDS).read(images)
 
-    def right(predictions):
-        return [text == label for (text, _), (_, label) in zip(predictions, samples)]
-    assert sum(right(with_words)) >= sum(right(as_read)) + 10
-    assert all(now for before, now in zip(right(as_read), right(with_words)) if before)
+    assert sum(right_readings(with_words, samples)) >= sum(right_readings(as_read, samples)) + 10
+    assert lost_readings(as_read, with_words, samples) == 0
     check_scripts_read_as_the_recognizer(tmp_path, capsys, samples, as_read, with_words, ['--lexicon', TEST_WORDS],
                                          f'read with --lexicon {TEST_WORDS} (330 words, --lexicon_weight 4)')
 
@@ -242,12 +248,10 @@ def test_pattern_plate_forces_every_plate_reading_into_the_plate_form(tmp_path, 
     as_read = Recognizer.from_checkpoint(MODEL).read(images)
     with_form = Recognizer.from_checkpoint(MODEL, pattern='plate').read(images)
 
-    def right(predictions):
-        return [text == label for (text, _), (_, label) in zip(predictions, samples)]
     plate = re.compile(f'({"|".join(PLATE_REGIONS)})?[0-9]{{2,3}}[{PLATE_LETTERS}][0-9]{{4}}')
     assert all(plate.fullmatch(text) for text, _ in with_form), [t for t, _ in with_form if not plate.fullmatch(t)]
-    assert sum(right(with_form)) >= sum(right(as_read)) + 2
-    assert all(now for before, now in zip(right(as_read), right(with_form)) if before)
+    assert sum(right_readings(with_form, samples)) >= sum(right_readings(as_read, samples)) + 2
+    assert lost_readings(as_read, with_form, samples) == 0
     assert all(new <= old + 1e-6 for (_, new), (_, old) in zip(with_form, as_read))
     check_scripts_read_as_the_recognizer(tmp_path, capsys, samples, as_read, with_form, ['--pattern', 'plate'],
                                          'read with --pattern plate')
@@ -263,14 +267,12 @@ def test_vertical_signs_are_read_once_laid_out_left_to_right(tmp_path, capsys):
     as_read = Recognizer.from_checkpoint(MODEL).read(images)
     laid_out = Recognizer.from_checkpoint(MODEL, vertical=1.2).read(images)
 
-    def right(predictions):
-        return [text == label for (text, _), (_, label) in zip(predictions, samples)]
-    assert sum(right(laid_out)) >= 67 and sum(right(as_read)) <= 15
+    assert sum(right_readings(laid_out, samples)) >= 67 and sum(right_readings(as_read, samples)) <= 15
     # an image under the ratio is read as it was
     assert all(a == b for a, b, image in zip(as_read, laid_out, images) if image.height < 1.2 * image.width)
     # the pair lays each image out for both models (81 of 100 when committed)
     pair = Ensemble.from_checkpoints([MODEL, MODEL_H64], vertical=1.2).read(images)
-    assert sum(right(pair)) >= 67
+    assert sum(right_readings(pair, samples)) >= 67
     check_scripts_read_as_the_recognizer(tmp_path, capsys, samples, as_read, laid_out, ['--vertical', '1.2'],
                                          'read with --vertical 1.2')
 
@@ -313,20 +315,15 @@ def test_the_pair_by_likelihood_with_a_word_list_mends_covers_as_test_py_scores_
     # pair by likelihood read 75 of these 100 covers right, 91 with the held-out words as
     # --lexicon, and none of the 75 went wrong. A right reading is a listed word, so its model's
     # rescoring keeps it; only the rule could prefer the other model's different listed word
-    import test
     samples = styled_held_out_images('cover', None, 100)
     images = [image for image, _ in samples]
     plain = Ensemble.from_checkpoints([MODEL, MODEL_H64], rule='likelihood').read(images)
     listed = Ensemble.from_checkpoints([MODEL, MODEL_H64], rule='likelihood', lexicon=TEST_WORDS).read(images)
 
-    def right(predictions):
-        return [text == label for (text, _), (_, label) in zip(predictions, samples)]
-    assert sum(right(listed)) >= sum(right(plain)) + 10
-    assert sum(before and not now for before, now in zip(right(plain), right(listed))) <= 2
-    test.main(['--eval_data', write_lmdb(tmp_path / 'set', samples), '--saved_model', MODEL, '--ensemble', MODEL_H64,
-               '--ensemble_rule', 'likelihood', '--lexicon', TEST_WORDS, '--workers', '0'])
-    printed = capsys.readouterr().out.splitlines()
-    assert f'{sum(right(listed)):0.3f}' in printed  # 100 images: the count is the percentage
+    assert sum(right_readings(listed, samples)) >= sum(right_readings(plain, samples)) + 10
+    assert lost_readings(plain, listed, samples) <= 2
+    printed = printed_by_test_py(tmp_path, capsys, samples, listed,
+                                 ['--ensemble', MODEL_H64, '--ensemble_rule', 'likelihood', '--lexicon', TEST_WORDS])
     assert f'read with --lexicon {TEST_WORDS} (330 words, --lexicon_weight 4)' in printed
     assert printed[-1].startswith('ensemble: the likeliest reading of 2 models kept per image')
 
