@@ -568,6 +568,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help='training-time augmentation of every source (rotation, perspective, contrast, '
                              'blur, noise, JPEG; probabilities in README), seeded per draw so --resume '
                              'stays exact; off by default, as upstream')
+    parser.add_argument('--augment_glyphs', action='store_true',
+                        help='training-time glyph-shape augmentation of every source, for fonts the model '
+                             'never saw: strokes made heavier or lighter, letters bent by a smooth warp '
+                             '(probabilities in README); before --augment\'s operations when both are given')
     parser.add_argument('--render_font_dir', action='append', default=[],
                         help='--select_data render: draw with the fonts under this folder (repeatable; '
                              'default: every installed Korean font)')

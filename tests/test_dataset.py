@@ -650,10 +650,70 @@ def test_augment_image_rejects_other_modes_and_unknown_operations():
         augment_image(Image.new('L', (10, 10)), random.Random(0), {'sharpen': 1.0})
 
 
+@pytest.mark.parametrize('name', ['stroke', 'warp'])
+@pytest.mark.parametrize('mode', ['L', 'RGB'])
+def test_each_glyph_augmentation_changes_the_letters_deterministically(name, mode):
+    import random
+
+    from dataset import GLYPH_PROBABILITIES, augment_glyphs
+    assert 0 < GLYPH_PROBABILITIES[name] < 1
+    original = _word_image('강남역 2번 출구', mode)
+    before = original.tobytes()
+    changed = [augment_glyphs(original, random.Random(seed), {name: 1.0}) for seed in range(6)]
+    again = [augment_glyphs(original, random.Random(seed), {name: 1.0}) for seed in range(6)]
+    assert [im.tobytes() for im in changed] == [im.tobytes() for im in again]
+    assert all((im.size, im.mode) == (original.size, mode) for im in changed)
+    assert original.tobytes() == before
+    assert len({im.tobytes() for im in changed}) == 6
+    ink = (np.asarray(original.convert('L')) < 128).sum()
+    for image in changed:
+        difference = np.abs(np.asarray(image, np.int16) - np.asarray(original, np.int16))
+        assert difference.mean() > 0.5, f'{name} left the letters (almost) as they were'
+        # the letters change shape, they are not erased nor smeared over the panel
+        assert 0.4 * ink < (np.asarray(image.convert('L')) < 128).sum() < 2.5 * ink
+    assert augment_glyphs(original, random.Random(7), {name: 0.0}).tobytes() == before
+
+
+def test_stroke_makes_the_letters_heavier_or_lighter_at_any_height():
+    import random
+
+    from dataset import augment_glyphs
+    for height in (24, 32, 64):
+        original = _word_image('굵기', 'L').resize((120 * height // 32, height))
+        ink = (np.asarray(original) < 128).sum()
+        inks = [(np.asarray(augment_glyphs(original, random.Random(seed), {'stroke': 1.0})) < 128).sum()
+                for seed in range(12)]
+        assert min(inks) < 0.95 * ink and max(inks) > 1.05 * ink, (height, ink, inks)
+
+
+def test_augment_function_follows_the_flags():
+    import argparse
+    import random
+
+    from dataset import augment_function, augment_glyphs, augment_image
+    original = _word_image('플래그', 'RGB')
+
+    def read(augment, glyphs, seed=3):
+        function = augment_function(argparse.Namespace(augment=augment, augment_glyphs=glyphs))
+        return None if function is None else function(original, random.Random(seed)).tobytes()
+
+    assert read(False, False) is None  # upstream: the images as stored
+    # --augment alone draws as it did before the glyph operations existed: a run reproduces
+    assert all(read(True, False, seed) == augment_image(original, random.Random(seed)).tobytes()
+               for seed in range(8))
+    assert all(read(False, True, seed) == augment_glyphs(original, random.Random(seed)).tobytes()
+               for seed in range(8))
+    both = [read(True, True, seed) for seed in range(8)]
+    assert both != [read(True, False, seed) for seed in range(8)]
+    assert both != [read(False, True, seed) for seed in range(8)]
+    with pytest.raises(ValueError, match=r"augment_glyphs: unknown operation\(s\) \['rotate'\]"):
+        augment_glyphs(original, random.Random(0), {'rotate': 1.0})
+
+
 def test_augmentation_contact_sheet(tmp_path):
     import random
 
-    from dataset import AUGMENT_OPERATIONS, augment_image
+    from dataset import AUGMENT_OPERATIONS, GLYPH_OPERATIONS, augment_glyphs, augment_image
     from korean.contact_sheet import contact_sheet
     words = ['편의점', '국회 본회의', '서울 날씨', 'KTX 3시']
     items = []
@@ -662,7 +722,9 @@ def test_augmentation_contact_sheet(tmp_path):
         items.append((original, f'{word} (원본)', None))
         items += [(augment_image(original, random.Random(k), {name: 1.0}), f'{word} {name}', None)
                   for name in AUGMENT_OPERATIONS]
+        items += [(augment_glyphs(original, random.Random(k), {name: 1.0}), f'{word} {name}', None)
+                  for name in GLYPH_OPERATIONS]
         items.append((augment_image(original, random.Random(k)), f'{word} mixed', None))
-    sheet = contact_sheet(items, tmp_path / 'augment.png', columns=8)
+    sheet = contact_sheet(items, tmp_path / 'augment.png', columns=10)
     with Image.open(sheet) as image:
-        assert image.format == 'PNG' and image.width == 8 * 260 and image.height > 4 * 56
+        assert image.format == 'PNG' and image.width == 10 * 260 and image.height > 4 * 56

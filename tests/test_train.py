@@ -665,22 +665,26 @@ def test_rendering_on_the_fly_in_a_worker_resumes_exactly(tmp_path, monkeypatch,
     assert_same_training(final_state('whole'), final_state('halves'))
 
 
-def test_augment_changes_the_training_images_and_resumes_exactly(tmp_path, monkeypatch, make_lmdb, capsys):
+@pytest.mark.parametrize('flags', [('--augment',), ('--augment', '--augment_glyphs')])
+def test_augment_changes_the_training_images_and_resumes_exactly(tmp_path, monkeypatch, make_lmdb, capsys, flags):
     import argparse
     from dataset import Batch_Balanced_Dataset
     monkeypatch.chdir(tmp_path)
     argv = resume_argv(tmp_path, make_lmdb, '--num_iter', '4')
-    opt = finish_common_options(train.build_parser().parse_args(argv + ['--exp_name', 'a', '--augment']))
-    plain = argparse.Namespace(**dict(vars(opt), augment=False))
+    opt = finish_common_options(train.build_parser().parse_args(argv + ['--exp_name', 'a', *flags]))
+    plain = argparse.Namespace(**dict(vars(opt), augment=False, augment_glyphs=False))
     augmented_batch, labels = Batch_Balanced_Dataset(opt).get_batch()
     plain_batch, plain_labels = Batch_Balanced_Dataset(plain).get_batch()
     assert labels == plain_labels and not torch.equal(augmented_batch, plain_batch)
+    if '--augment_glyphs' in flags:  # the glyph operations change what --augment alone draws
+        camera_batch, _ = Batch_Balanced_Dataset(argparse.Namespace(**dict(vars(opt), augment_glyphs=False))).get_batch()
+        assert not torch.equal(augmented_batch, camera_batch)
     train.main(resume_argv(tmp_path, make_lmdb, '--exp_name', 'whole', '--num_iter', '6', '--valInterval', '3',
-                           '--augment', '--workers', '1'))
+                           *flags, '--workers', '1'))
     train.main(resume_argv(tmp_path, make_lmdb, '--exp_name', 'halves', '--num_iter', '3', '--valInterval', '3',
-                           '--augment', '--workers', '1'))
+                           *flags, '--workers', '1'))
     train.main(resume_argv(tmp_path, make_lmdb, '--exp_name', 'halves', '--num_iter', '6', '--valInterval', '3',
-                           '--augment', '--resume', 'saved_models/halves'))  # and without the worker
+                           *flags, '--resume', 'saved_models/halves'))  # and without the worker
     capsys.readouterr()
     assert_same_training(final_state('whole'), final_state('halves'))
 
