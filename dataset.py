@@ -11,8 +11,9 @@ DTRB keeps working. What differs is how the work is done:
 * The LMDB environment is opened lazily, once per folder per process, so a dataset pickles into
   DataLoader workers (fork or spawn) and the same folder can be used twice in one process
   (training data == validation data), which current ``lmdb`` otherwise refuses.
-* :func:`augment_image` (training-time blur, noise, JPEG, contrast, rotation, perspective) is
-  off unless the caller applies it; upstream trains on the images as stored.
+* :func:`augment_image` (training-time blur, noise, JPEG, contrast, rotation, perspective) and
+  :func:`augment_glyphs` (stroke weight, elastic warp) are off unless the caller applies them;
+  upstream trains on the images as stored.
 * Images become tensors with numpy/torch only; the numbers equal torchvision's ``ToTensor``
   followed by ``(x - 0.5) / 0.5``, as upstream.
 """
