@@ -376,10 +376,14 @@ def _blur(image: Image.Image, rng: random.Random) -> Image.Image:
     return image.filter(ImageFilter.GaussianBlur(radius))
 
 
+def _numpy_generator(rng: random.Random) -> np.random.Generator:
+    """A numpy generator for drawing arrays fast, seeded from ``rng``, so ``rng`` alone decides."""
+    return np.random.default_rng(rng.getrandbits(64))
+
+
 def _noise(image: Image.Image, rng: random.Random) -> Image.Image:
     sigma = rng.uniform(*NOISE_SIGMA)
-    # numpy draws the pixels (fast); its seed comes from ``rng``, so ``rng`` alone decides
-    noise = np.random.default_rng(rng.getrandbits(64)).normal(0.0, sigma, np.asarray(image).shape)
+    noise = _numpy_generator(rng).normal(0.0, sigma, np.asarray(image).shape)
     noisy = np.asarray(image, dtype=np.float32) + noise
     return Image.fromarray(np.clip(np.rint(noisy), 0, 255).astype(np.uint8), image.mode)
 
@@ -454,8 +458,7 @@ def _warp(image: Image.Image, rng: random.Random) -> Image.Image:
     cell = max(2.0, WARP_CELL * h)
     grid = (2 + math.ceil(h / cell), 2 + math.ceil(w / cell))
     amplitude = rng.uniform(*WARP_AMPLITUDE) * h
-    # numpy draws the field; its seed comes from ``rng``, so ``rng`` alone decides
-    field = np.random.default_rng(rng.getrandbits(64)).normal(0.0, amplitude, (2,) + grid).astype(np.float32)
+    field = _numpy_generator(rng).normal(0.0, amplitude, (2,) + grid).astype(np.float32)
     dx = cv2.resize(field[0], (w, h), interpolation=cv2.INTER_CUBIC)
     dy = cv2.resize(field[1], (w, h), interpolation=cv2.INTER_CUBIC)
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
