@@ -10,6 +10,7 @@ import pytest
 
 from conftest import REPO
 from korean import quickstart
+from korean.text_sources import parse_weighted_list
 
 
 def test_training_gets_the_budget_less_rendering_and_the_reserve():
@@ -52,13 +53,36 @@ def test_setup_sh_writes_the_times_the_quickstart_reads():
 
 def test_lmdb_and_render_modes_train_on_the_same_fonts_styles_and_texts(tmp_path):
     held_out = [tmp_path / 'valid.txt', tmp_path / 'test.txt']
-    lmdb = quickstart.training_data_flags('lmdb', tmp_path, held_out)
+    lexicon = tmp_path / 'lexicon_labels.txt'
+    lmdb = quickstart.training_data_flags('lmdb', tmp_path, held_out, lexicon)
     assert lmdb == ['--train_data', str(tmp_path / 'train'), '--select_data', '/', '--batch_ratio', '1']
-    render = quickstart.training_data_flags('render', tmp_path, held_out)
+    render = quickstart.training_data_flags('render', tmp_path, held_out, lexicon)
     assert render[render.index('--select_data') + 1] == f'render:{quickstart.TRAIN_STYLES}'
-    assert render[render.index('--render_text') + 1] == quickstart.TRAIN_SOURCES
+    # the built-in sources and the lexicon file at its weight, as the LMDB was rendered with
+    generated = quickstart.generate_cmd(tmp_path / 'train' / 'synth', 10, 1, 1, quickstart.TRAIN_FONT_DIRS,
+                                        quickstart.TRAIN_STYLES, sources=quickstart.TRAIN_SOURCES,
+                                        text_file=f'{lexicon}:{quickstart.LEXICON_WEIGHT:g}')
+    rendered_texts = parse_weighted_list(render[render.index('--render_text') + 1])
+    generated_texts = parse_weighted_list(generated[generated.index('--source') + 1])
+    generated_texts += parse_weighted_list(generated[generated.index('--text_file') + 1])
+    assert rendered_texts == generated_texts
+    assert (str(lexicon), quickstart.LEXICON_WEIGHT) in rendered_texts
     assert [render[i + 1] for i, f in enumerate(render) if f == '--render_font_dir'] == quickstart.TRAIN_FONT_DIRS
     assert [render[i + 1] for i, f in enumerate(render) if f == '--render_exclude_file'] == [str(p) for p in held_out]
+
+
+def test_lexicon_labels_leave_the_held_out_words_out(tmp_path):
+    held_out = tmp_path / 'heldout.txt'
+    # frequent wordfreq words, so the lexicon would surely draw them
+    held_out.write_text('학교\n사람\n시간\n')
+    output = tmp_path / 'lexicon_labels.txt'
+    cmd = quickstart.lexicon_labels_cmd(output, 5, [held_out])
+    cmd[cmd.index('--num') + 1] = '20000'
+    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    labels = output.read_text(encoding='utf-8').split('\n')
+    assert len(set(labels) - {''}) == 20000
+    assert not {'학교', '사람', '시간'} & set(labels)
 
 
 def test_auto_precision_trains_with_amp_only_where_the_hardware_computes_it():
