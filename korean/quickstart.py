@@ -146,13 +146,21 @@ def setup_started_just_before(path: Path, now: float) -> float | None:
     return None
 
 
+def repeated_flag(flag: str, values) -> list[str]:
+    """``flag`` given once for each of ``values``, as the commands' repeatable flags take them."""
+    return [part for value in values for part in (flag, str(value))]
+
+
 def lexicon_labels_cmd(output: Path, seed: int, exclude: list[Path]) -> list[str]:
     """text_sources.py lexicon_words: the lexicon's training labels, held-out words left out."""
-    cmd = [python(), 'korean/text_sources.py', 'lexicon_words', '--output', str(output), '--seed', str(seed),
-           '--num', str(LEXICON_LABELS), '--character', ALPHABET]
-    for e in exclude:
-        cmd += ['--exclude_file', str(e)]
-    return cmd
+    return ([python(), 'korean/text_sources.py', 'lexicon_words', '--output', str(output), '--seed', str(seed),
+             '--num', str(LEXICON_LABELS), '--character', ALPHABET] + repeated_flag('--exclude_file', exclude))
+
+
+def lexicon_text_source(lexicon: Path) -> str:
+    """The lexicon file as a weighted text source (``PATH:WEIGHT``), for the generator's
+    --text_file and train.py's --render_text alike."""
+    return f'{lexicon}:{LEXICON_WEIGHT:g}'
 
 
 def training_data_flags(mode: str, data: Path, exclude: list[Path], lexicon: Path) -> list[str]:
@@ -161,12 +169,8 @@ def training_data_flags(mode: str, data: Path, exclude: list[Path], lexicon: Pat
     if mode == 'lmdb':
         return ['--train_data', str(data / 'train'), '--select_data', '/', '--batch_ratio', '1']
     flags = ['--train_data', str(data / 'train'), '--select_data', f'render:{TRAIN_STYLES}',
-             '--batch_ratio', '1', '--render_text', f'{TRAIN_SOURCES},{lexicon}:{LEXICON_WEIGHT:g}']
-    for d in TRAIN_FONT_DIRS:
-        flags += ['--render_font_dir', d]
-    for e in exclude:
-        flags += ['--render_exclude_file', str(e)]
-    return flags
+             '--batch_ratio', '1', '--render_text', f'{TRAIN_SOURCES},{lexicon_text_source(lexicon)}']
+    return flags + repeated_flag('--render_font_dir', TRAIN_FONT_DIRS) + repeated_flag('--render_exclude_file', exclude)
 
 
 def parse_steps_run(train_output: str, num_iter: int) -> int:
@@ -225,15 +229,12 @@ def generate_cmd(output: Path, num_images: int, seed: int, workers: int, font_di
     cmd = [python(), 'korean/generate_word_images.py', '--output', str(output), '--format', 'lmdb',
            '--num_images', str(num_images), '--seed', str(seed), '--workers', str(workers),
            '--character', ALPHABET, '--styles', styles, '--overwrite']
-    for d in font_dirs:
-        cmd += ['--font_dir', d]
+    cmd += repeated_flag('--font_dir', font_dirs)
     if sources:
         cmd += ['--source', sources]
     if text_file:
         cmd += ['--text_file', str(text_file)]
-    for e in exclude:
-        cmd += ['--exclude_file', str(e)]
-    return cmd
+    return cmd + repeated_flag('--exclude_file', exclude)
 
 
 def parse_accuracy(test_output: str) -> float:
@@ -325,7 +326,7 @@ def main(argv=None) -> int:
     if args.data == 'lmdb':
         run(generate_cmd(data / 'train' / 'synth', args.train_images, args.seed, args.workers,
                          TRAIN_FONT_DIRS, TRAIN_STYLES, sources=TRAIN_SOURCES,
-                         text_file=f'{lexicon}:{LEXICON_WEIGHT:g}', exclude=[valid_words, test_words]))
+                         text_file=lexicon_text_source(lexicon), exclude=[valid_words, test_words]))
     run(generate_cmd(data / 'valid' / 'heldout_words', args.valid_images, args.seed + 1, args.workers,
                      TRAIN_FONT_DIRS, TRAIN_STYLES, text_file=valid_words))
     run(generate_cmd(data / 'test' / 'unseen_fonts', args.test_images, args.seed + 2, args.workers,

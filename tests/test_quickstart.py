@@ -61,7 +61,7 @@ def test_lmdb_and_render_modes_train_on_the_same_fonts_styles_and_texts(tmp_path
     # the built-in sources and the lexicon file at its weight, as the LMDB was rendered with
     generated = quickstart.generate_cmd(tmp_path / 'train' / 'synth', 10, 1, 1, quickstart.TRAIN_FONT_DIRS,
                                         quickstart.TRAIN_STYLES, sources=quickstart.TRAIN_SOURCES,
-                                        text_file=f'{lexicon}:{quickstart.LEXICON_WEIGHT:g}')
+                                        text_file=quickstart.lexicon_text_source(lexicon))
     rendered_texts = parse_weighted_list(render[render.index('--render_text') + 1])
     generated_texts = parse_weighted_list(generated[generated.index('--source') + 1])
     generated_texts += parse_weighted_list(generated[generated.index('--text_file') + 1])
